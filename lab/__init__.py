@@ -1,0 +1,1 @@
+"""The nixos-hetzner lab: a Hetzner Cloud API emulator and its server backends."""

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test suite. Any failure, and any suite that collects no test
+# (pytest exit code 5), fails the whole run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+
+echo "== pytest (unit, API integration, nix, lab VMs)"
+python -m pytest tests "$@"
