@@ -14,3 +14,8 @@ if not link.exists():
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS))
+# Shared fixture modules living in tests/ (lab_fixture.py, ...) are importable by name.
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+# Fixture modules register themselves below with `from <module> import *  # noqa`.
