@@ -1,0 +1,151 @@
+# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+"""The one command runner of the storage modules.
+
+Every external command (``blkid``, ``wipefs``, ``sgdisk``, ``cryptsetup``, ``zpool``,
+``zfs`` ...) goes through :class:`Runner`. It
+
+* forces ``LANG=C LC_ALL=C LC_MESSAGES=C`` so that parsers see untranslated output;
+* passes secrets only on stdin, as the exact bytes given (no trailing newline is
+  added), and refuses to run if a secret also appears in argv;
+* returns a :class:`Result` (``rc``, ``out``, ``err``) and, unless ``check_rc=False``,
+  raises :class:`CommandError` carrying the command line and stderr when ``rc != 0``.
+
+Modules build ``Runner(module)`` (it uses ``AnsibleModule.run_command``); scripts and
+tests without a module use ``Runner()`` (plain :mod:`subprocess`). Unit tests use
+``tests/unit/storage/fakerunner.FakeRunner``, a subclass that only overrides
+:meth:`Runner._exec`, so environment handling, secret checks and error raising are
+the real code under test.
+
+Typical use::
+
+    runner = Runner(module)
+    res = runner.run(["blkid", "-p", "-o", "export", dev], check_rc=False)
+    runner.run(["cryptsetup", "luksFormat", "--batch-mode", "--key-file", "-", dev],
+               stdin=passphrase_bytes)
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+C_ENV = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+
+
+class Result(object):
+    """Outcome of one command: ``rc`` (int), ``out`` and ``err`` (text)."""
+
+    __slots__ = ("rc", "out", "err", "argv")
+
+    def __init__(self, rc, out, err, argv=()):
+        self.rc = rc
+        self.out = out
+        self.err = err
+        self.argv = tuple(argv)
+
+    def __iter__(self):  # allows ``rc, out, err = runner.run(...)``
+        return iter((self.rc, self.out, self.err))
+
+    def __repr__(self):
+        return "Result(rc=%r, out=%r, err=%r)" % (self.rc, self.out, self.err)
+
+
+class CommandError(Exception):
+    """A command exited non-zero (or could not start).
+
+    ``str(exc)`` is a message fit for ``fail_json``: the command line (never stdin)
+    and its stderr. Attributes: ``argv``, ``rc``, ``out``, ``err``.
+    """
+
+    def __init__(self, argv, rc, out, err, msg=None):
+        self.argv = tuple(argv)
+        self.rc = rc
+        self.out = out
+        self.err = err
+        detail = (err or "").strip() or (out or "").strip() or "(no output)"
+        text = msg or "command failed (rc=%s): %s" % (rc, cmdline(argv))
+        Exception.__init__(self, "%s: %s" % (text, detail))
+
+    def to_fail_kwargs(self):
+        """Keyword arguments for ``module.fail_json(**exc.to_fail_kwargs())``."""
+        return {"msg": str(self), "cmd": cmdline(self.argv), "rc": self.rc,
+                "stdout": self.out, "stderr": self.err}
+
+
+def cmdline(argv):
+    """Shell-quoted rendering of argv, for messages."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+def _to_bytes(data):
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        return data
+    return data.encode("utf-8")
+
+
+class Runner(object):
+    """Runs commands with a C locale; secrets via stdin only.
+
+    :param module: an ``AnsibleModule`` (uses its ``run_command``) or ``None``
+        (uses :mod:`subprocess`).
+    :param log: optional list; when given, every executed argv (a tuple) is appended,
+        which modules return as ``commands`` for debugging. stdin is never logged.
+    """
+
+    def __init__(self, module=None, log=None):
+        self.module = module
+        self.log = log
+
+    # -- public API ---------------------------------------------------------------
+    def run(self, argv, stdin=None, check_rc=True, secrets=(), ok_rcs=(0,)):
+        """Run ``argv`` (a list; never a shell string).
+
+        :param stdin: bytes or text fed to the command exactly as given (no newline is
+            appended). Use this for passphrases.
+        :param secrets: extra values that must not appear in argv (``stdin`` is always
+            checked). A violation raises ``ValueError`` before anything runs.
+        :param check_rc: raise :class:`CommandError` when rc is not in ``ok_rcs``.
+        :returns: :class:`Result`.
+        """
+        if isinstance(argv, (str, bytes)):
+            raise TypeError("Runner.run needs an argv list, not a string")
+        argv = [str(a) for a in argv]
+        data = _to_bytes(stdin)
+        for secret in ([data] if data else []) + [_to_bytes(s) for s in secrets if s]:
+            for arg in argv:
+                raw = arg.encode("utf-8")
+                # exact match always; substring only for secrets long enough that a
+                # hit cannot be a coincidence ("x" is in "/dev/sdx")
+                if raw == secret or (len(secret) >= 8 and secret in raw):
+                    raise ValueError(
+                        "refusing to run %s: a secret would appear in argv" % argv[0])
+        if self.log is not None:
+            self.log.append(tuple(argv))
+        rc, out, err = self._exec(argv, data)
+        res = Result(rc, out, err, argv)
+        if check_rc and rc not in ok_rcs:
+            raise CommandError(argv, rc, out, err)
+        return res
+
+    def __call__(self, argv, **kw):
+        return self.run(argv, **kw)
+
+    # -- the seam (FakeRunner overrides only this) ----------------------------------
+    def _exec(self, argv, data):
+        """Execute and return ``(rc, out, err)`` as text. ``data`` is bytes or None."""
+        if self.module is not None:
+            rc, out, err = self.module.run_command(
+                argv, data=data, binary_data=True, environ_update=dict(C_ENV),
+                check_rc=False, expand_user_and_vars=False)
+            return rc, out, err
+        env = dict(os.environ)
+        env.update(C_ENV)
+        try:
+            proc = subprocess.run(argv, input=data if data is not None else b"",
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        except OSError as exc:
+            return 127, "", "%s: %s" % (argv[0], exc)
+        return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                proc.stderr.decode("utf-8", "replace"))

@@ -1,0 +1,8 @@
+"""Storage unit tests: make ``fakerunner`` importable by name for both storage
+engineers' tests (``from fakerunner import FakeRunner, cmd``)."""
+import sys
+from pathlib import Path
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)

@@ -1,0 +1,98 @@
+"""Table-driven fake of ``plugins/module_utils/_runner.Runner`` for storage unit tests.
+
+A test lists the commands it expects, in order, each with its canned result::
+
+    from fakerunner import FakeRunner, cmd
+    runner = FakeRunner([
+        cmd(["blkid", "-p", "-o", "export", "/dev/sdb"], rc=2),
+        cmd(["wipefs", "--no-act", "--json", "/dev/sdb"], out='{"signatures": []}'),
+        cmd(["cryptsetup", "luksFormat", ...], stdin=b"secret"),
+    ])
+    ...code under test...(runner)
+    runner.assert_done()
+
+* Any command not next in the table fails the test at once (``AssertionError`` with
+  the expected and the actual argv), as does a command issued after the table ran out.
+* ``stdin`` (optional): when given, the bytes sent must be exactly these.
+  ``stdin=None`` in the table means "do not care"; ``stdin=False`` means "must be none".
+* argv entries may be ``ANY`` (matches one argument) or a compiled regex.
+* Only ``Runner._exec`` is replaced: LANG=C handling, the secret-in-argv guard and
+  ``CommandError`` raising are the real code.
+* ``fixture("name")`` reads ``tests/unit/storage/fixtures/<name>`` (captured outputs).
+"""
+import re
+from pathlib import Path
+
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import Runner
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class _Any(object):
+    def __repr__(self):
+        return "ANY"
+
+
+ANY = _Any()
+
+
+def fixture(name):
+    """Text of a captured output under tests/unit/storage/fixtures/."""
+    return (FIXTURES / name).read_text()
+
+
+def cmd(argv, rc=0, out="", err="", stdin=None):
+    """One expected command and its canned result."""
+    return {"argv": list(argv), "rc": rc, "out": out, "err": err, "stdin": stdin}
+
+
+def _match(expected, actual):
+    if len(expected) != len(actual):
+        return False
+    for e, a in zip(expected, actual):
+        if e is ANY:
+            continue
+        if hasattr(e, "fullmatch"):
+            if not e.fullmatch(a):
+                return False
+        elif str(e) != a:
+            return False
+    return True
+
+
+class FakeRunner(Runner):
+    """A Runner whose commands come from a table. ``calls`` records every
+    ``(argv, stdin)`` actually issued."""
+
+    def __init__(self, table, log=None):
+        Runner.__init__(self, module=None, log=log)
+        self.table = list(table)
+        self.pos = 0
+        self.calls = []
+
+    def _exec(self, argv, data):
+        self.calls.append((list(argv), data))
+        if self.pos >= len(self.table):
+            raise AssertionError("unexpected command (table exhausted after %d): %r"
+                                 % (self.pos, argv))
+        exp = self.table[self.pos]
+        if not _match(exp["argv"], argv):
+            raise AssertionError("unexpected command #%d:\n  expected %r\n  got      %r"
+                                 % (self.pos, exp["argv"], argv))
+        if exp["stdin"] is False and data:
+            raise AssertionError("command #%d %r got stdin, expected none" % (self.pos, argv))
+        if exp["stdin"] not in (None, False) and data != exp["stdin"]:
+            raise AssertionError("command #%d %r: stdin %r, expected %r"
+                                 % (self.pos, argv, data, exp["stdin"]))
+        self.pos += 1
+        return exp["rc"], exp["out"], exp["err"]
+
+    def assert_done(self):
+        """Fail if some expected commands were never issued."""
+        if self.pos != len(self.table):
+            raise AssertionError("%d expected command(s) never ran, next: %r"
+                                 % (len(self.table) - self.pos, self.table[self.pos]["argv"]))
+
+    @property
+    def argvs(self):
+        return [c[0] for c in self.calls]
