@@ -1,0 +1,45 @@
+# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+"""Doc fragment: declared support for check mode, diff mode and idempotence.
+
+Use ``nixos_hetzner.vps.attributes`` (check_mode, diff_mode and idempotent all full), or
+``nixos_hetzner.vps.attributes.partial_idempotence`` together with ``.modes`` for a module
+that has states which always act (restart, rebuild)."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode and return the changed status without modifying the target.
+    support: full
+  diff_mode:
+    description: Returns the planner's before and after state when run with C(--diff).
+    support: full
+  idempotent:
+    description: A second run with the same arguments reports no change and changes nothing.
+    support: full
+"""
+
+    MODES = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode and return the changed status without modifying the target.
+    support: full
+  diff_mode:
+    description: Returns the planner's before and after state when run with C(--diff).
+    support: full
+"""
+
+    PARTIAL_IDEMPOTENCE = r"""
+options: {}
+attributes:
+  idempotent:
+    description:
+      - A second run with the same arguments reports no change and changes nothing, except for
+        states that request an action every time (see the module's notes).
+    support: partial
+"""
