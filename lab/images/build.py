@@ -1,0 +1,424 @@
+"""Builds the lab images with mmdebstrap, from Debian packages, inside a build chroot.
+
+The host's apt configuration is read (for the mirror URL) but never changed: contrib is
+enabled only in the chroot's own sources. Progress is printed as stage lines with the
+elapsed time; the full build log is kept next to the image (build.log).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .store import Image, find_image, images_dir
+
+BUILD_VERSION = "4"  # bump when the recipe changes in a way the hashes below do not see
+SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
+
+RESCUE_PACKAGES = [
+    # kernel + the toolchain dkms needs to build ZFS for exactly this kernel (purged after)
+    "linux-image-cloud-amd64", "linux-headers-cloud-amd64", "dkms", "zfs-dkms",
+    # what the rescue system offers
+    "zfsutils-linux", "cryptsetup", "cryptsetup-bin", "gdisk", "parted", "openssh-server",
+    "python3", "util-linux", "e2fsprogs", "dosfstools", "systemd-sysv", "udev", "dbus",
+    "libpam-systemd", "iproute2", "kmod", "procps", "less", "ca-certificates", "curl",
+    "rsync", "xz-utils", "zstd", "lvm2", "mdadm", "psmisc", "file",
+]
+# purged after the modules are built, so the RAM image stays small
+RESCUE_PURGE = ["zfs-dkms", "dkms", "linux-headers-cloud-amd64"]
+
+DISK_PACKAGES = [
+    "linux-image-cloud-amd64", "initramfs-tools", "zstd", "systemd-sysv", "udev", "dbus",
+    "libpam-systemd", "openssh-server", "python3", "iproute2", "e2fsprogs", "kmod",
+    "procps", "less", "ca-certificates", "sudo", "util-linux",
+]
+
+# Shared guest configuration, run on the host with $1 = the chroot (mmdebstrap hook).
+COMMON_HOOK = r'''
+set -eu
+R="$1"
+say() { echo "lab: $*"; }
+in_root() { chroot "$R" env DEBIAN_FRONTEND=noninteractive LANG=C LC_ALL=C "$@"; }
+KVER=$(ls "$R/lib/modules" | sort -V | tail -n1)
+[ -n "$KVER" ] || { echo "lab: no kernel in the chroot" >&2; exit 1; }
+echo "$KVER" > "$R/etc/lab-kernel-version"
+mkdir -p "$R/etc/systemd/network" "$R/usr/local/sbin" "$R/root/.ssh"
+chmod 700 "$R/root/.ssh"
+cat > "$R/etc/systemd/network/80-lab-dhcp.network" <<'EOF'
+[Match]
+Name=en* eth*
+
+[Network]
+DHCP=ipv4
+EOF
+in_root systemctl enable systemd-networkd.service >/dev/null
+in_root systemctl mask systemd-networkd-wait-online.service apt-daily.timer \
+    apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+    >/dev/null 2>&1 || true
+cat > "$R/usr/local/sbin/lab-init" <<'EOF'
+#!/bin/sh
+# Lab guest set-up before sshd: host keys (the lab usually injects them) and root's keys.
+ssh-keygen -A >/dev/null
+chmod 700 /root/.ssh 2>/dev/null || true
+[ -f /root/.ssh/authorized_keys ] && chmod 600 /root/.ssh/authorized_keys
+if [ -x /usr/local/sbin/lab-init-local ]; then /usr/local/sbin/lab-init-local; fi
+exit 0
+EOF
+chmod 755 "$R/usr/local/sbin/lab-init"
+cat > "$R/etc/systemd/system/lab-init.service" <<'EOF'
+[Unit]
+Description=Lab: SSH host keys and authorized_keys
+Before=ssh.service
+After=local-fs.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/lab-init
+
+[Install]
+WantedBy=multi-user.target
+EOF
+in_root systemctl enable lab-init.service >/dev/null
+rm -f "$R"/etc/ssh/ssh_host_*
+: > "$R/etc/machine-id"
+rm -f "$R/var/lib/dbus/machine-id"
+printf 'PermitRootLogin prohibit-password\nUseDNS no\n' > "$R/etc/ssh/sshd_config.d/lab.conf"
+'''
+
+RESCUE_HOOK = COMMON_HOOK + r'''
+say "kernel $KVER"
+if ! find "$R/lib/modules/$KVER" -name 'zfs.ko*' | grep -q .; then
+    say "building ZFS modules with dkms for $KVER (about 4-5 minutes)"
+    in_root dkms autoinstall -k "$KVER"
+fi
+find "$R/lib/modules/$KVER" -name 'zfs.ko*' | grep -q . \
+    || { echo "lab: dkms built no zfs.ko for $KVER" >&2; exit 1; }
+say "ZFS modules built; removing the build toolchain"
+cp -a "$R/lib/modules/$KVER/updates" "$R/root/lab-updates"
+in_root apt-get purge -y -q --autoremove PURGE_LIST >/dev/null
+rm -rf "$R/lib/modules/$KVER/updates"
+mv "$R/root/lab-updates" "$R/lib/modules/$KVER/updates"
+in_root depmod -a "$KVER"
+in_root modinfo -k "$KVER" zfs | grep -E '^(version|vermagic)' | sed 's/^/lab: zfs module /'
+echo rescue > "$R/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 rescue\n::1 localhost ip6-localhost\n' > "$R/etc/hosts"
+: > "$R/etc/fstab"
+# Hetzner's rescue does not import pools by itself; the storage layer does that.
+in_root systemctl mask zfs-import-cache.service zfs-import-scan.service zfs-mount.service \
+    zfs-share.service zfs-zed.service zfs-volume-wait.service >/dev/null 2>&1 || true
+cat > "$R/etc/motd" <<'EOF'
+
+  nixos-hetzner lab rescue system (Debian, runs from RAM): zfs, cryptsetup, sgdisk, parted.
+
+EOF
+'''
+
+DISK_HOOK = COMMON_HOOK + r'''
+say "kernel $KVER"
+echo debian > "$R/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost\n' > "$R/etc/hosts"
+printf '/dev/sda1 / ext4 errors=remount-ro 0 1\n' > "$R/etc/fstab"
+cat > "$R/usr/local/sbin/lab-init-local" <<'EOF'
+#!/bin/sh
+# First boot of a lab server's disk: grow the root filesystem to its partition.
+if [ ! -e /var/lib/lab-firstboot-done ]; then
+    resize2fs "$(findmnt -no SOURCE /)" >/dev/null 2>&1 || true
+    touch /var/lib/lab-firstboot-done
+fi
+EOF
+chmod 755 "$R/usr/local/sbin/lab-init-local"
+[ -f "$R/boot/initrd.img-$KVER" ] || in_root update-initramfs -c -k "$KVER"
+'''
+
+STRIP_HOOK = r'''
+set -eu
+R="$1"
+rm -rf "$R"/usr/share/doc/* "$R"/usr/share/man/* "$R"/usr/share/info/* \
+    "$R"/var/cache/apt/*.bin "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/*_* \
+    "$R"/var/log/*.log "$R"/var/log/apt/* "$R"/tmp/*
+find "$R/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} +
+'''
+
+Progress = Callable[[str], None]
+
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------- host facts (read only)
+
+def host_mirrors() -> tuple[str, str]:
+    """The Debian and debian-security mirror URLs the host's apt uses (read only)."""
+    mirror, security = DEFAULT_MIRROR, DEFAULT_SECURITY
+    texts = []
+    for p in sorted(Path("/etc/apt/sources.list.d").glob("*")) + [Path("/etc/apt/sources.list")]:
+        with contextlib.suppress(OSError):
+            texts.append(p.read_text())
+    for text in texts:
+        for stanza in re.split(r"\n\s*\n", text):
+            uris = re.findall(r"^URIs:\s*(\S+)", stanza, re.M)
+            suites = " ".join(re.findall(r"^Suites:\s*(.+)$", stanza, re.M))
+            for uri in uris:
+                if f"{SUITE}-security" in suites:
+                    security = uri.rstrip("/")
+                elif re.search(rf"(^|\s){SUITE}(\s|$)", suites):
+                    mirror = uri.rstrip("/")
+        for m in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", text, re.M):
+            uri, suite = m.group(1).rstrip("/"), m.group(2)
+            if suite == f"{SUITE}-security":
+                security = uri
+            elif suite == SUITE:
+                mirror = uri
+    return mirror, security
+
+
+def source_lines() -> list[str]:
+    mirror, security = host_mirrors()
+    comps = "main contrib"
+    return [
+        f"deb {mirror} {SUITE} {comps}",
+        f"deb {mirror} {SUITE}-updates {comps}",
+        f"deb {security} {SUITE}-security {comps}",
+    ]
+
+
+def recipe(kind: str) -> dict:
+    if kind == "rescue":
+        pkgs, hook = RESCUE_PACKAGES, RESCUE_HOOK
+    elif kind == "disk":
+        pkgs, hook = DISK_PACKAGES, DISK_HOOK
+    else:
+        raise ValueError(kind)
+    return {
+        "kind": kind,
+        "build_version": BUILD_VERSION,
+        "suite": SUITE,
+        "sources": source_lines(),
+        "packages": sorted(pkgs),
+        "hook": hashlib.sha256((hook + STRIP_HOOK).encode()).hexdigest(),
+    }
+
+
+def recipe_hash(kind: str) -> str:
+    return hashlib.sha256(json.dumps(recipe(kind), sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- progress
+
+class _Stages:
+    def __init__(self, kind: str, progress: Progress):
+        self.kind, self.progress, self.t0 = kind, progress, time.monotonic()
+
+    def __call__(self, msg: str) -> None:
+        self.progress(f"[{time.monotonic() - self.t0:6.1f}s] {self.kind}: {msg}")
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+
+def _run_logged(cmd: list[str], log: Path, stage: _Stages, echo: re.Pattern | None = None,
+                env: dict | None = None) -> None:
+    """Runs cmd, appending its output to log and echoing the lines that match echo."""
+    with open(log, "ab") as lf:
+        lf.write(("\n$ " + " ".join(cmd) + "\n").encode())
+        lf.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                lf.write(raw)
+                line = raw.decode(errors="replace").rstrip()
+                if echo is not None and echo.search(line):
+                    stage(re.sub(r"^(I: |lab: )", "", line))
+            rc = proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=30)
+            raise
+    if rc != 0:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        raise BuildError(f"{cmd[0]} failed (exit {rc}); last lines of {log}:\n" + "\n".join(tail))
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- the builds
+
+def _mmdebstrap(kind: str, root: Path, hook_file: Path, strip_file: Path, log: Path,
+                stage: _Stages) -> None:
+    pkgs = RESCUE_PACKAGES if kind == "rescue" else DISK_PACKAGES
+    cmd = [
+        "mmdebstrap", "--mode=root", "--variant=minbase", "--verbose",
+        "--aptopt=APT::Install-Recommends \"false\"",
+        "--aptopt=Acquire::Retries \"3\"",
+        "--include=" + ",".join(pkgs),
+        f"--customize-hook=sh {hook_file} \"$1\"",
+        f"--customize-hook=sh {strip_file} \"$1\"",
+        SUITE, str(root), *source_lines(),
+    ]
+    env = dict(os.environ, LANG="C", LC_ALL="C", DEBIAN_FRONTEND="noninteractive")
+    echo = re.compile(r"^(I: (running apt-get update|downloading packages|extracting archives|"
+                      r"installing essential|installing remaining|running --customize-hook|"
+                      r"cleaning|success)|lab: )")
+    _run_logged(cmd, log, stage, echo, env)
+
+
+def _packages(root: Path) -> list[str]:
+    out = subprocess.run(
+        ["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W",
+         "-f=${Package} ${Version} ${Architecture}\\n"],
+        check=True, capture_output=True, text=True).stdout
+    return sorted(line for line in out.splitlines() if line.strip())
+
+
+def _pack_initramfs(root: Path, out: Path, log: Path) -> None:
+    """root -> newc cpio -> zstd, with no help from anything but cpio and zstd."""
+    with open(out, "wb") as f, open(log, "ab") as lf:
+        find = subprocess.Popen(["find", ".", "-xdev", "-print0"], cwd=root,
+                                stdout=subprocess.PIPE, stderr=lf)
+        srt = subprocess.Popen(["sort", "-z"], stdin=find.stdout, stdout=subprocess.PIPE,
+                               stderr=lf)
+        cpio = subprocess.Popen(["cpio", "--null", "-o", "-H", "newc", "--quiet"], cwd=root,
+                                stdin=srt.stdout, stdout=subprocess.PIPE, stderr=lf)
+        zst = subprocess.Popen(["zstd", "-q", "-T0", "-9", "-c"], stdin=cpio.stdout, stdout=f,
+                               stderr=lf)
+        for p in (find, srt, cpio):
+            p.stdout.close()  # type: ignore[union-attr]
+        rcs = [p.wait() for p in (find, srt, cpio, zst)]
+    if any(rcs):
+        raise BuildError(f"packing the initramfs failed (exit codes {rcs}); see {log}")
+
+
+def _make_ext4(root: Path, out: Path, log: Path) -> int:
+    used = int(subprocess.run(["du", "-sxb", str(root)], check=True, capture_output=True,
+                              text=True).stdout.split()[0])
+    size_mib = int(used * 1.3 / 2**20) + 384
+    with open(log, "ab") as lf:
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "root", "-d", str(root),
+                        "-E", "root_owner=0:0", str(out), f"{size_mib}M"],
+                       check=True, stdout=lf, stderr=lf)
+    return size_mib
+
+
+def build(kind: str, progress: Progress = _print, force: bool = False) -> Image:
+    """Returns the cached image of this kind for the current recipe, building it if needed.
+
+    force=True builds anew (this re-resolves the package versions, so a changed archive
+    gives a new cache key)."""
+    if os.geteuid() != 0:
+        raise BuildError("building lab images needs root (mmdebstrap --mode=root, mknod)")
+    for tool in ("mmdebstrap", "cpio", "zstd", "mke2fs", "dpkg-query"):
+        if shutil.which(tool) is None:
+            raise BuildError(f"{tool} is not installed; run scripts/install-deps.sh")
+    rhash = recipe_hash(kind)
+    stage = _Stages(kind, progress)
+    if not force:
+        img = find_image(kind, rhash)
+        if img:
+            stage(f"cached: {img.path}")
+            return img
+    base = images_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    with _lock(base / f".{kind}.lock"):
+        if not force:
+            img = find_image(kind, rhash)
+            if img:  # somebody else built it while we waited
+                stage(f"cached: {img.path}")
+                return img
+        # Leftovers from interrupted builds are never complete; remove them.
+        for old in base.glob(f".tmp-{kind}-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        tmp = base / f".tmp-{kind}-{os.getpid()}-{int(time.time())}"
+        tmp.mkdir()
+        try:
+            return _build_into(kind, rhash, tmp, base, stage)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_into(kind: str, rhash: str, tmp: Path, base: Path, stage: _Stages) -> Image:
+    log = tmp / "build.log"
+    root = tmp / "root"
+    hook = tmp / "hook.sh"
+    strip = tmp / "strip.sh"
+    hook.write_text((RESCUE_HOOK.replace("PURGE_LIST", " ".join(RESCUE_PURGE))
+                     if kind == "rescue" else DISK_HOOK))
+    strip.write_text(STRIP_HOOK)
+    stage(f"building in {tmp} (log: {log})")
+    _mmdebstrap(kind, root, hook, strip, log, stage)
+    packages = _packages(root)
+    phash = hashlib.sha256("\n".join(packages).encode()).hexdigest()[:12]
+    kver = (root / "etc/lab-kernel-version").read_text().strip()
+    shutil.copy2(root / "boot" / f"vmlinuz-{kver}", tmp / "vmlinuz")
+    if kind == "rescue":
+        for f in (root / "boot").iterdir():
+            f.unlink() if not f.is_dir() else shutil.rmtree(f)
+        stage("packing the root filesystem as a zstd initramfs")
+        _pack_initramfs(root, tmp / "initrd.img", log)
+    else:
+        shutil.copy2(root / "boot" / f"initrd.img-{kver}", tmp / "initrd.img")
+        stage("writing the root filesystem as an ext4 image (mke2fs -d)")
+        size = _make_ext4(root, tmp / "rootfs.ext4", log)
+        stage(f"ext4 image {size} MiB")
+    shutil.rmtree(root)
+    manifest = {
+        "kind": kind,
+        "recipe": rhash,
+        "packages_hash": phash,
+        "kernel_version": kver,
+        "built_at": time.time(),
+        "build_seconds": round(stage.elapsed, 1),
+        "recipe_detail": recipe(kind),
+        "packages": packages,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    final = base / f"{kind}-{rhash}-{phash}"
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    img = Image(kind, final, manifest)
+    stage(f"done in {stage.elapsed:.0f}s: {final} ({img.size_bytes() / 2**20:.0f} MiB)")
+    return img
+
+
+def main(argv: list[str] | None = None) -> int:  # python -m lab.images.build rescue|disk
+    args = argv if argv is not None else sys.argv[1:]
+    force = "--force" in args
+    for kind in [a for a in args if not a.startswith("-")] or ["rescue", "disk"]:
+        build(kind, force=force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
