@@ -422,6 +422,32 @@ def _format_value(prop, value):
     return str(value)
 
 
+def validate_dataset_request(name, wanted, kind="filesystem", volsize=None, state="present"):
+    """Check names, properties and their values; returns the wanted properties keyed by
+    canonical name (with ``volsize`` folded in). Raises PlanError; runs nothing."""
+    validate_dataset_name(name)
+    wanted = {canonical_property(k): v for k, v in (wanted or {}).items()}
+    for prop, value in wanted.items():
+        validate_dataset_property(prop, value)
+    if state == "absent":
+        return wanted
+    if kind == "volume":
+        for prop in ("mountpoint", "canmount", "recordsize"):
+            if prop in wanted:
+                raise PlanError("property %r does not apply to a volume" % prop)
+        if volsize is not None:
+            try:
+                normalise_value("volsize", volsize)
+            except ValueError as e:
+                raise PlanError("volsize: %s" % e)
+            if "volsize" in wanted and normalise_value("volsize", wanted["volsize"]) != normalise_value("volsize", volsize):
+                raise PlanError("volsize given twice with different values")
+            wanted["volsize"] = volsize
+    elif volsize is not None or "volsize" in wanted or "volblocksize" in wanted:
+        raise PlanError("volsize and volblocksize apply only to type: volume")
+    return wanted
+
+
 def plan_dataset(name, state, observed, wanted=None, kind="filesystem", volsize=None,
                  sparse=False, recursive=False, create_parents=False, mounted=None,
                  altroot=None, have_key=False, children=None):
@@ -431,10 +457,7 @@ def plan_dataset(name, state, observed, wanted=None, kind="filesystem", volsize=
     exist. ``children`` (for ``state=absent``) lists descendants, including
     snapshots. ``mounted`` None means leave as is.
     """
-    validate_dataset_name(name)
-    wanted = {canonical_property(k): v for k, v in (wanted or {}).items()}
-    for prop, value in wanted.items():
-        validate_dataset_property(prop, value)
+    wanted = validate_dataset_request(name, wanted, kind, volsize, state=state)
     if state == "absent":
         if observed is None:
             return Plan(before={"state": "absent"}, after={"state": "absent"})
@@ -452,17 +475,6 @@ def plan_dataset(name, state, observed, wanted=None, kind="filesystem", volsize=
                                   check_argv=["zfs", "destroy", "-n", name]))
         return Plan(actions, before={"state": "present", "descendants": list(children or [])},
                     after={"state": "absent"})
-
-    if kind == "volume":
-        for prop in ("mountpoint", "canmount", "recordsize"):
-            if prop in wanted:
-                raise PlanError("property %r does not apply to a volume" % prop)
-        if volsize is not None:
-            if "volsize" in wanted and normalise_value("volsize", wanted["volsize"]) != normalise_value("volsize", volsize):
-                raise PlanError("volsize given twice with different values")
-            wanted["volsize"] = volsize
-    elif volsize is not None or "volsize" in wanted or "volblocksize" in wanted:
-        raise PlanError("volsize and volblocksize apply only to type: volume")
 
     if observed is None:
         if kind == "volume" and "volsize" not in wanted:
@@ -489,7 +501,8 @@ def plan_dataset(name, state, observed, wanted=None, kind="filesystem", volsize=
         if kind == "volume":
             argv += ["-V", str(normalise_value("volsize", wanted["volsize"]))]
         argv.append(name)
-        actions = [Action(argv, "create %s %s" % (kind, name), stdin_secret=stdin_secret)]
+        check = None if stdin_secret else argv[:2] + ["-n"] + argv[2:]
+        actions = [Action(argv, "create %s %s" % (kind, name), check_argv=check, stdin_secret=stdin_secret)]
         if mounted and kind == "filesystem":
             actions.append(Action(["zfs", "mount", name], "mount %s" % name))
         after = {"state": "present", "type": kind}
@@ -810,3 +823,24 @@ def plan_pool_existing(name, pool_props, wanted_pool_props, status=None, vdevs=N
             argv = ["zfs", "set"] + ["%s=%s" % (p, _format_value(p, fs_set[p])) for p in sorted(fs_set)] + [name]
             actions.append(Action(argv, "set root dataset properties %s" % ", ".join(sorted(fs_set))))
     return Plan(actions, before=before, after=after)
+
+
+def device_id(fs, path):
+    """Resolve ``path`` (by-id, by-partlabel, /dev/mapper, /dev/sdX) to a :class:`DeviceId`.
+
+    ``fs`` is a ``_blockdev.DevFS``; the partition number and parent disk come from
+    ``/sys/class/block/<name>`` (under ``fs.root``, so tests can fake it). Reads
+    files only; runs no command.
+    """
+    import os
+    real = fs.canonical(path)
+    name = os.path.basename(real)
+    sysdir = fs._host("/sys/class/block/" + name)
+    partition = parent = None
+    try:
+        with open(os.path.join(sysdir, "partition")) as fh:
+            partition = int(fh.read().strip())
+        parent = os.path.basename(os.path.dirname(os.path.realpath(sysdir)))
+    except (OSError, ValueError):
+        pass
+    return DeviceId(name, parent, partition)

@@ -1,0 +1,412 @@
+#!/usr/bin/python
+# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+"""Ansible module nixos_hetzner.vps.zpool."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: zpool
+short_description: ZFS pools that are created once, imported when exported, and never overwrite data
+version_added: 0.1.0
+description:
+  - Creates a ZFS pool with a given vdev layout (stripe, mirror, raidz1-3, plus log, cache, spare,
+    special and dedup vdevs), pool properties (C(-o)), root dataset properties (C(-O)), altroot,
+    mountpoint and compatibility.
+  - On later runs the requested devices and the pool's devices (C(zpool status -P -L)) are compared
+    after both are resolved to kernel devices, so C(/dev/disk/by-id/...), C(/dev/disk/by-partlabel/...),
+    C(/dev/mapper/...) and C(/dev/sdX) names all match the same disk, and a whole disk matches the
+    partition 1 that C(zpool create) put on it.
+  - Settable pool and root dataset properties are updated. A different layout is reported as an
+    error that lists the difference; it is never changed.
+  - If no pool of that name is imported but an exported one exists, it is imported with
+    C(zpool import -N) (and the altroot) instead of being created again.
+  - Before C(zpool create) every device is probed with C(blkid -p) and C(wipefs --no-act); a device
+    holding any signature (filesystem, partition table, LUKS, zfs_member, swap ...) is refused unless
+    O(force=true). Nothing is written before that check.
+  - Only O(state=absent) with O(force=true) destroys a pool.
+author:
+  - nixos-hetzner developers
+extends_documentation_fragment:
+  - nixos_hetzner.vps.attributes
+options:
+  name:
+    description: Pool name.
+    type: str
+    required: true
+    version_added: 0.1.0
+  state:
+    description:
+      - C(present) creates or imports the pool and applies properties.
+      - C(exported) exports an imported pool (C(zpool export)).
+      - C(absent) destroys the pool (imported or exported) and all data on it; needs O(force=true).
+    type: str
+    choices: [present, absent, exported]
+    default: present
+    version_added: 0.1.0
+  vdevs:
+    description:
+      - The pool layout. Required to create a pool; on an existing pool it is compared with the real
+        layout, and left out means "do not check".
+      - Devices are absolute paths; by-id, by-partlabel and /dev/mapper names are recommended.
+    type: list
+    elements: dict
+    version_added: 0.1.0
+    suboptions:
+      type:
+        description: Kind of vdev. C(stripe) adds each device as its own top-level vdev.
+        type: str
+        choices: [stripe, mirror, raidz, raidz1, raidz2, raidz3]
+        default: stripe
+        version_added: 0.1.0
+      role:
+        description: What the vdev is for. C(cache) and C(spare) vdevs must be of type C(stripe).
+        type: str
+        choices: [data, log, cache, spare, special, dedup]
+        default: data
+        version_added: 0.1.0
+      devices:
+        description: Device paths of this vdev.
+        type: list
+        elements: str
+        required: true
+        version_added: 0.1.0
+  pool_properties:
+    description: Pool properties (C(zpool create -o), C(zpool set)), for example C(ashift),
+      C(autotrim), C(feature@encryption). Properties left out are left as they are.
+    type: dict
+    default: {}
+    version_added: 0.1.0
+  filesystem_properties:
+    description: Properties of the pool's root dataset (C(zpool create -O), C(zfs set)), for example
+      C(compression), C(acltype), C(xattr), C(canmount). Properties left out are left as they are.
+    type: dict
+    default: {}
+    version_added: 0.1.0
+  altroot:
+    description: Alternate root for creation and import (C(-R)); the pool's mountpoints are
+      mounted below it. An imported pool with a different altroot is an error.
+    type: path
+    version_added: 0.1.0
+  mountpoint:
+    description: Mountpoint of the root dataset (C(zpool create -m)); compared without the altroot.
+    type: str
+    version_added: 0.1.0
+  compatibility:
+    description: The pool's C(compatibility) property (for example C(openzfs-2.1-linux), C(grub2),
+      or C(off)), to limit the features a new pool enables.
+    type: str
+    version_added: 0.1.0
+  import_dirs:
+    description: Directories C(zpool import) searches for an exported pool (C(-d)); by default
+      ZFS's own search path.
+    type: list
+    elements: path
+    default: []
+    version_added: 0.1.0
+  force:
+    description:
+      - For O(state=present), create the pool even on devices that hold a signature (and pass
+        C(-f) to C(zpool create)). The data on them is lost.
+      - For O(state=absent), allow destroying the pool.
+    type: bool
+    default: false
+    version_added: 0.1.0
+notes:
+  - Check mode runs the same reads and the data-safety probe, and checks a creation with
+    C(zpool create -n), which writes nothing.
+seealso:
+  - module: nixos_hetzner.vps.zfs_dataset
+  - module: nixos_hetzner.vps.luks_device
+"""
+
+EXAMPLES = r"""
+- name: Mirror on two LUKS mappings, mounted under /mnt for the installer
+  nixos_hetzner.vps.zpool:
+    name: rpool
+    vdevs:
+      - type: mirror
+        devices:
+          - /dev/mapper/crypt-sda
+          - /dev/mapper/crypt-sdb
+    pool_properties:
+      ashift: 12
+      autotrim: "on"
+    filesystem_properties:
+      compression: zstd
+      acltype: posixacl
+      xattr: sa
+      canmount: "off"
+    mountpoint: none
+    altroot: /mnt
+    compatibility: openzfs-2.1-linux
+
+- name: Single disk by id, with a cache device
+  nixos_hetzner.vps.zpool:
+    name: tank
+    vdevs:
+      - devices: [/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_data1]
+      - role: cache
+        devices: [/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_cache1]
+
+- name: Export before rebooting into the installed system
+  nixos_hetzner.vps.zpool:
+    name: rpool
+    state: exported
+
+- name: Destroy a scratch pool and everything on it
+  nixos_hetzner.vps.zpool:
+    name: scratch
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+name:
+  description: The pool name.
+  returned: always
+  type: str
+  sample: rpool
+state:
+  description: The requested state.
+  returned: always
+  type: str
+  sample: present
+created:
+  description: Whether the pool was (or in check mode would be) created.
+  returned: always
+  type: bool
+  sample: false
+imported:
+  description: Whether an exported pool was (or in check mode would be) imported.
+  returned: always
+  type: bool
+  sample: false
+vdevs:
+  description: The pool's layout as C(zpool status -P -L) reports it after the run
+    (role, type and real device paths).
+  returned: when the pool exists after the run and check mode did not skip the read
+  type: list
+  elements: dict
+  sample: [{"role": "data", "type": "mirror", "devices": ["/dev/dm-0", "/dev/dm-1"]}]
+signatures:
+  description: Signatures found on devices that O(force=true) allowed to overwrite, by device.
+  returned: when a pool is created
+  type: dict
+  sample: {"/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_d1": ["ext4"]}
+commands:
+  description: The commands that changed the system (or would have, in check mode).
+  returned: always
+  type: list
+  elements: list
+  sample: [["zpool", "set", "autotrim=on", "rpool"]]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import (
+    DataSafetyError, DeviceError, DevFS, refuse_unless_blank, require_device,
+)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError, Runner
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import (
+    Action, Plan, PlanError, device_id, import_argv, parse_get, parse_zpool_import_list,
+    parse_zpool_status, plan_pool_create, plan_pool_existing, validate_pool_request,
+)
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent", "exported"], default="present"),
+    vdevs=dict(type="list", elements="dict", options=dict(
+        type=dict(type="str", choices=["stripe", "mirror", "raidz", "raidz1", "raidz2", "raidz3"],
+                  default="stripe"),
+        role=dict(type="str", choices=["data", "log", "cache", "spare", "special", "dedup"],
+                  default="data"),
+        devices=dict(type="list", elements="str", required=True),
+    )),
+    pool_properties=dict(type="dict", default={}),
+    filesystem_properties=dict(type="dict", default={}),
+    altroot=dict(type="path"),
+    mountpoint=dict(type="str"),
+    compatibility=dict(type="str"),
+    import_dirs=dict(type="list", elements="path", default=[]),
+    force=dict(type="bool", default=False),
+)
+
+
+class PoolReader(object):
+    """The reads of the zpool module (each one command)."""
+
+    def __init__(self, runner, name):
+        self.runner = runner
+        self.name = name
+
+    def pool_props(self):
+        res = self.runner.run(["zpool", "get", "-Hp", "-o", "property,value,source", "all", self.name],
+                              check_rc=False)
+        if res.rc != 0:
+            if "no such pool" in (res.err or ""):
+                return None
+            raise CommandError(res.argv, res.rc, res.out, res.err)
+        return parse_get(res.out)
+
+    def status(self):
+        return parse_zpool_status(self.runner.run(["zpool", "status", "-P", "-L", self.name]).out)
+
+    def fs_props(self):
+        return parse_get(self.runner.run(
+            ["zfs", "get", "-Hp", "-o", "property,value,source", "all", self.name]).out)
+
+    def importable(self, dirs):
+        argv = ["zpool", "import"]
+        for d in dirs:
+            argv += ["-d", d]
+        res = self.runner.run(argv, check_rc=False)
+        if res.rc != 0 and "no pools available" not in (res.err or "") + (res.out or ""):
+            raise CommandError(res.argv, res.rc, res.out, res.err)
+        found = [p for p in parse_zpool_import_list(res.out) if p["name"] == self.name]
+        if len(found) > 1:
+            raise PlanError("%d exported pools are named %s (ids %s): import the right one by id by hand"
+                            % (len(found), self.name, ", ".join(p["id"] or "?" for p in found)))
+        return found[0] if found else None
+
+
+def _execute(runner, plan, result, check_mode):
+    for action in plan.actions:
+        result["commands"].append(action.argv)
+        if check_mode:
+            if action.check_argv:
+                runner.run(action.check_argv)
+            continue
+        runner.run(action.argv)
+
+
+def _plan_existing(reader, params, wanted_pool, fs, props=None):
+    props = props if props is not None else reader.pool_props()
+    status = reader.status()
+    wants_fs = bool(params["filesystem_properties"]) or bool(params["mountpoint"])
+    plan = plan_pool_existing(
+        params["name"], props, wanted_pool, status=status, vdevs=params["_vdevs"],
+        resolve_requested=lambda p: _resolve_requested(fs, p),
+        resolve_observed=lambda p: device_id(fs, p),
+        fs_props=reader.fs_props() if wants_fs else None,
+        wanted_fs_props=params["filesystem_properties"], mountpoint=params["mountpoint"],
+        altroot=params["altroot"])
+    return plan, status
+
+
+def _resolve_requested(fs, path):
+    if not fs.exists(path):
+        raise PlanError("device %s does not exist; check the name (ls -l /dev/disk/by-id)" % path)
+    return device_id(fs, path)
+
+
+def run_module(params, runner, check_mode=False, fs=None):
+    """Everything the module does, with a runner (and /dev view) that tests can fake."""
+    fs = fs or DevFS()
+    name = params["name"]
+    state = params["state"]
+    result = dict(changed=False, name=name, state=state, created=False, imported=False, commands=[])
+    wanted_pool = dict(params["pool_properties"] or {})
+    if params["compatibility"] is not None:
+        wanted_pool["compatibility"] = params["compatibility"]
+    wanted_fs = dict(params["filesystem_properties"] or {})
+    vdevs = None
+    if params["vdevs"] is not None:
+        vdevs = [dict(type=v.get("type") or "stripe", role=v.get("role") or "data",
+                      devices=v.get("devices") or []) for v in params["vdevs"]]
+    params = dict(params, filesystem_properties=wanted_fs)
+    params["_vdevs"] = validate_pool_request(name, vdevs, wanted_pool, wanted_fs) if state == "present" \
+        else validate_pool_request(name, None, {}, {})
+    reader = PoolReader(runner, name)
+    props = reader.pool_props()
+
+    if state == "exported":
+        plan = Plan([Action(["zpool", "export", name], "export %s" % name)] if props else [],
+                    before={"state": "present" if props else "not imported"},
+                    after={"state": "exported" if props else "not imported"})
+        _execute(runner, plan, result, check_mode)
+        result.update(changed=plan.changed, diff=dict(before=plan.before, after=plan.after))
+        return result
+
+    if state == "absent":
+        found = None if props else reader.importable(params["import_dirs"])
+        if not props and not found:
+            result["diff"] = dict(before={"state": "absent"}, after={"state": "absent"})
+            return result
+        if not params["force"]:
+            raise PlanError("state=absent destroys pool %s and all its data; set force: true to do it"
+                            % name)
+        actions = []
+        if not props:
+            actions.append(Action(import_argv(name, found["id"], dirs=params["import_dirs"]),
+                                  "import %s to destroy it" % name))
+            result["imported"] = True
+        actions.append(Action(["zpool", "destroy", "-f", name], "destroy %s" % name))
+        plan = Plan(actions, before={"state": "present" if props else "exported"}, after={"state": "absent"})
+        _execute(runner, plan, result, check_mode)
+        result.update(changed=True, diff=dict(before=plan.before, after=plan.after))
+        return result
+
+    # state == present
+    if props is not None:
+        plan, status = _plan_existing(reader, params, wanted_pool, fs, props)
+        _execute(runner, plan, result, check_mode)
+        result.update(changed=plan.changed, vdevs=status["vdevs"],
+                      diff=dict(before=plan.before, after=plan.after))
+        return result
+
+    found = reader.importable(params["import_dirs"])
+    if found:
+        argv = import_argv(name, found["id"], altroot=params["altroot"], dirs=params["import_dirs"])
+        result.update(changed=True, imported=True)
+        result["commands"].append(argv)
+        before = {"state": "exported"}
+        if check_mode:
+            result["diff"] = dict(before=before, after={"state": "present"})
+            return result
+        runner.run(argv)
+        plan, status = _plan_existing(reader, params, wanted_pool, fs)
+        _execute(runner, plan, result, check_mode)
+        result.update(vdevs=status["vdevs"], diff=dict(before=before, after=plan.after))
+        return result
+
+    if params["_vdevs"] is None:
+        raise PlanError("pool %s does not exist (not imported, and zpool import finds no exported pool "
+                        "of that name): give vdevs to create it" % name)
+    devices = [d for v in params["_vdevs"] for d in v["devices"]]
+    for dev in devices:
+        require_device(fs, dev)
+    signatures = {}
+    for dev in devices:
+        sigs = refuse_unless_blank(runner, dev, params["force"], action="create pool %s on it" % name)
+        if sigs:
+            signatures[dev] = [s.type for s in sigs]
+    plan = plan_pool_create(name, params["_vdevs"], wanted_pool, wanted_fs, altroot=params["altroot"],
+                            mountpoint=params["mountpoint"], force=params["force"])
+    _execute(runner, plan, result, check_mode)
+    result.update(changed=True, created=True, signatures=signatures,
+                  diff=dict(before=plan.before, after=plan.after))
+    if not check_mode:
+        result["vdevs"] = reader.status()["vdevs"]
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    runner = Runner(module)
+    try:
+        result = run_module(module.params, runner, check_mode=module.check_mode)
+    except (PlanError, DeviceError) as e:
+        module.fail_json(msg=str(e), name=module.params["name"])
+    except DataSafetyError as e:
+        module.fail_json(msg=str(e), name=module.params["name"], device=e.device,
+                         signatures=[s.as_dict() for s in e.signatures])
+    except CommandError as e:
+        module.fail_json(**e.to_fail_kwargs())
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
