@@ -280,17 +280,30 @@ def describe_signatures(sigs):
     return ", ".join(names)
 
 
-def refuse_unless_blank(runner, device, force, action="write to it", allowed=()):
-    """Probe ``device`` and raise :class:`DataSafetyError` if it holds any signature
-    whose type is not in ``allowed``, unless ``force``.
-
-    Returns the list of signatures found (so a forced run can report what it
-    overwrote). The message names what was found and how to override it."""
-    sigs = probe_signatures(runner, device)
+def check_signatures(device, sigs, force, action="write to it", allowed=()):
+    """Raise :class:`DataSafetyError` if ``sigs`` (from :func:`probe_signatures`)
+    holds a type not in ``allowed`` and ``force`` is false. Returns the offending
+    signatures (empty when the device is blank)."""
     bad = [s for s in sigs if s.type not in allowed]
     if bad and not force:
         raise DataSafetyError(
             "found %s on %s (blkid -p / wipefs --no-act): refusing to %s, nothing was "
             "written. If this data may be destroyed, set force: true to overwrite"
             % (describe_signatures(bad), device, action), device, bad)
+    return bad
+
+
+def refuse_unless_blank(runner, device, force, action="write to it", allowed=()):
+    """Probe ``device`` and raise :class:`DataSafetyError` if it holds any signature
+    whose type is not in ``allowed``, unless ``force``.
+
+    Returns the list of signatures found (so a forced run can report what it
+    overwrote). The message names what was found and how to override it::
+
+        found ext4 (label 'data') on /dev/sdb (blkid -p / wipefs --no-act): refusing to
+        format it as LUKS2, nothing was written. If this data may be destroyed, set
+        force: true to overwrite
+    """
+    sigs = probe_signatures(runner, device)
+    check_signatures(device, sigs, force, action, allowed)
     return sigs

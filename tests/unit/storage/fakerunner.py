@@ -96,3 +96,43 @@ class FakeRunner(Runner):
     @property
     def argvs(self):
         return [c[0] for c in self.calls]
+
+
+class FakeDevFS(object):
+    """In-memory stand-in for ``_blockdev.DevFS``.
+
+    ``devices``: kernel names that exist, e.g. ``{"/dev/sda", "/dev/sda1"}``;
+    ``links``: alias -> kernel name, e.g. ``{"/dev/disk/by-id/scsi-X": "/dev/sda"}``;
+    ``busy``: kernel names an exclusive open would fail on."""
+
+    def __init__(self, devices=(), links=None, busy=()):
+        self.devices = set(devices)
+        self.links = dict(links or {})
+        self.busy = set(busy)
+
+    def canonical(self, path):
+        return self.links.get(path, path)
+
+    def exists(self, path):
+        return self.canonical(path) in self.devices
+
+    def is_block(self, path):
+        return self.exists(path)
+
+    def is_busy(self, path):
+        return self.canonical(path) in self.busy
+
+    def same_device(self, a, b):
+        return self.canonical(a) == self.canonical(b)
+
+    def aliases(self, path):
+        real = self.canonical(path)
+        names = sorted(n for n, t in self.links.items() if t == real)
+        return {"realpath": real,
+                "by_id": [n for n in names if n.startswith("/dev/disk/by-id/")],
+                "by_partlabel": [n for n in names if n.startswith("/dev/disk/by-partlabel/")],
+                "mapper": next((n for n in names if n.startswith("/dev/mapper/")), None)}
+
+    def preferred_by_id(self, path):
+        from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import pick_by_id
+        return pick_by_id(self.aliases(path)["by_id"])

@@ -1,0 +1,252 @@
+#!/usr/bin/python
+# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+"""Declarative GPT partition table built with sgdisk."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: gpt_partitions
+short_description: Declarative, data-safe GPT partition table (sgdisk)
+version_added: 0.1.0
+description:
+  - Makes the GPT partition table of a whole disk match a declared list of partitions,
+    built with C(sgdisk) in one command.
+  - A blank disk gets the table. An identical table (same numbers, names, type codes and
+    sizes) means no change. A different table, or any other signature found by
+    C(blkid -p) or C(wipefs --no-act) (a filesystem, an MBR, LUKS, zfs_member, swap), is
+    refused unless O(force=true); nothing is written before that check.
+  - Returns the C(/dev/disk/by-partlabel) and C(/dev/disk/by-id) path of every partition.
+  - Check mode runs C(sgdisk --pretend) with the planned command, so an impossible table
+    fails in check mode too.
+author: nixos-hetzner developers
+extends_documentation_fragment:
+  - nixos_hetzner.vps.attributes
+options:
+  device:
+    description:
+      - The whole disk, for example C(/dev/sda) or C(/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_disk0).
+        Prefer a by-id name, it does not change between boots.
+    type: path
+    required: true
+    version_added: 0.1.0
+  partitions:
+    description:
+      - The partitions, placed in order of O(partitions[].number), each aligned to 1 MiB.
+    type: list
+    elements: dict
+    required: true
+    version_added: 0.1.0
+    suboptions:
+      number:
+        description: Partition number, 1 to 128.
+        type: int
+        required: true
+        version_added: 0.1.0
+      name:
+        description:
+          - The GPT partition name (partlabel), 1 to 36 characters, unique on the disk. It
+            becomes C(/dev/disk/by-partlabel/<name>).
+        type: str
+        required: true
+        version_added: 0.1.0
+      type:
+        description:
+          - sgdisk type code, for example C(EF02) (BIOS boot), C(EF00) (EFI system),
+            C(8309) (Linux LUKS), C(BF00) (Solaris/ZFS), C(8300) (Linux filesystem),
+            C(8200) (Linux swap).
+        type: str
+        default: "8300"
+        version_added: 0.1.0
+      size:
+        description:
+          - Size with a binary unit (C(1M), C(512M), C(20G), C(1T)) or in bytes, a multiple
+            of the sector size.
+          - C(rest) (the default) takes the rest of the disk; only the last partition may.
+        type: raw
+        default: rest
+        version_added: 0.1.0
+  force:
+    description:
+      - Overwrite a disk that holds a different partition table or any other signature.
+        The old data becomes unreachable. The disk must still not be in use.
+    type: bool
+    default: false
+    version_added: 0.1.0
+notes:
+  - The table is compared by partition number, name, type code and size, not by start
+    sector. A C(rest) partition must reach the end of the disk; after a disk was grown it
+    is reported as a difference.
+  - Needs C(sgdisk) (gdisk), C(blkid) and C(wipefs) (util-linux) on the target.
+seealso:
+  - module: nixos_hetzner.vps.luks_device
+  - module: nixos_hetzner.vps.zpool
+"""
+
+EXAMPLES = r"""
+- name: Partition the system disk (BIOS boot, ESP, LUKS for the pool)
+  nixos_hetzner.vps.gpt_partitions:
+    device: /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_12345678
+    partitions:
+      - {number: 1, name: bios, type: EF02, size: 1M}
+      - {number: 2, name: esp, type: EF00, size: 512M}
+      - {number: 3, name: luks-root, type: "8309", size: rest}
+  register: parts
+
+- name: Use the stable partition path
+  ansible.builtin.debug:
+    msg: "{{ parts.partitions[2].by_partlabel }}"
+
+- name: Repartition a disk that held old data (destroys it)
+  nixos_hetzner.vps.gpt_partitions:
+    device: /dev/sdb
+    partitions:
+      - {number: 1, name: data, type: BF00}
+    force: true
+"""
+
+RETURN = r"""
+device:
+  description: The disk as given and its kernel name.
+  returned: always
+  type: dict
+  sample: {"path": "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_disk0", "realpath": "/dev/sda", "by_id": "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_disk0"}
+partitions:
+  description: The partitions as they are (or, in check mode, will be) on the disk.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - number: 1
+      name: bios
+      type: EF02
+      size: 1M
+      size_bytes: 1048576
+      start: 2048
+      end: 4095
+      device: /dev/sda1
+      by_partlabel: /dev/disk/by-partlabel/bios
+      by_id: /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_disk0-part1
+differences:
+  description: How the existing table differed from the requested one (only with O(force=true)
+    would such a table be rewritten).
+  returned: success
+  type: list
+  elements: str
+  sample: ["partition 2: size is 10G (10737418240 bytes), requested 20G (21474836480 bytes)"]
+overwritten_signatures:
+  description: Signature types that were (or in check mode would be) overwritten because of O(force=true).
+  returned: success
+  type: list
+  elements: str
+  sample: ["ext4"]
+commands:
+  description: The commands that were run, secrets never included.
+  returned: always
+  type: list
+  elements: str
+  sample: ["blkid -p -o export /dev/sda", "wipefs --no-act --json /dev/sda", "sgdisk -p /dev/sda"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt as gpt
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
+    CommandError, Runner, cmdline)
+
+ARGUMENT_SPEC = dict(
+    device=dict(type="path", required=True),
+    partitions=dict(type="list", elements="dict", required=True, options=dict(
+        number=dict(type="int", required=True),
+        name=dict(type="str", required=True),
+        type=dict(type="str", default="8300"),
+        size=dict(type="raw", default="rest"),
+    )),
+    force=dict(type="bool", default=False),
+)
+
+USER_ERRORS = (gpt.SpecError, gpt.TableMismatch, bd.DeviceError, bd.DataSafetyError)
+
+
+def _result_partitions(placed, disk_real, by_id):
+    out = []
+    for p in placed:
+        size_bytes = p.get("size_bytes", p.get("size"))
+        out.append({
+            "number": p["number"], "name": p["name"], "type": p["type"],
+            "size": gpt.human(size_bytes), "size_bytes": size_bytes,
+            "start": p["start"], "end": p["end"],
+            "device": bd.partition_path(disk_real, p["number"]),
+            "by_partlabel": "%s/%s" % (bd.BY_PARTLABEL, p["name"]),
+            "by_id": bd.partition_path(by_id, p["number"]) if by_id else None,
+        })
+    return out
+
+
+def execute(params, check_mode, runner, fs):
+    """Decide, then act. Returns the result dict; raises USER_ERRORS or CommandError."""
+    device = params["device"]
+    spec = gpt.normalize_spec(params["partitions"])          # validate first
+    bd.require_device(fs, device, allow_busy=True)
+    real = fs.canonical(device)
+    by_id = device if device.startswith(bd.BY_ID + "/") else fs.preferred_by_id(device)
+    sigs = bd.probe_signatures(runner, device)
+    bd.check_signatures(device, sigs, params["force"], action="write a GPT table",
+                        allowed=gpt.GPT_SIGNATURES)
+    geo = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)
+    plan = gpt.plan(spec, geo, sigs, params["force"])
+    result = {
+        "changed": plan["action"] != "none",
+        "device": {"path": device, "realpath": real, "by_id": by_id},
+        "differences": plan["differences"],
+        "overwritten_signatures": plan["overwrite"],
+        "diff": {"before": {"device": device, "signatures": sorted(set(s.type for s in sigs)),
+                            "partitions": gpt.table_view(plan["before"])},
+                 "after": {"device": device, "signatures": ["PMBR", "gpt"],
+                           "partitions": gpt.table_view(plan["placed"])}},
+    }
+    if plan["action"] == "none":
+        placed = [dict(p, size_bytes=p["size"]) for p in geo["partitions"]]
+        result["partitions"] = _result_partitions(placed, real, by_id)
+        return result
+    if fs.is_busy(device):
+        raise bd.DeviceError(
+            "disk %s (%s) is in use (a partition is mounted, swap, an open LUKS mapping or "
+            "in a ZFS pool); cannot rewrite its table, nothing was written" % (device, real))
+    argv = gpt.create_argv(device, plan["placed"], pretend=check_mode)
+    if check_mode:
+        runner.run(argv)
+        result["partitions"] = _result_partitions(plan["placed"], real, by_id)
+        return result
+    if plan["action"] == "recreate":
+        runner.run(["wipefs", "--all", device])
+    runner.run(argv)
+    runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
+    after = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)
+    left = gpt.compare(spec, after)
+    if left:
+        raise gpt.SpecError("sgdisk wrote a table that differs from the request: %s"
+                            % "; ".join(left))
+    placed = [dict(p, size_bytes=p["size"]) for p in after["partitions"]]
+    result["partitions"] = _result_partitions(placed, real, by_id)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    log = []
+    runner = Runner(module, log=log)
+    try:
+        result = execute(module.params, module.check_mode, runner, bd.DevFS())
+    except USER_ERRORS as exc:
+        module.fail_json(msg=str(exc), commands=[cmdline(c) for c in log])
+    except CommandError as exc:
+        module.fail_json(commands=[cmdline(c) for c in log], **exc.to_fail_kwargs())
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    result["commands"] = [cmdline(c) for c in log]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
