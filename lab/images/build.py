@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -242,13 +243,25 @@ def _run_logged(cmd: list[str], log: Path, stage: _Stages, echo: re.Pattern | No
         lf.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)
+        last = [time.monotonic(), ""]
+        done = threading.Event()
+
+        def heartbeat() -> None:  # long silent stages (dkms) still show they are alive
+            while not done.wait(20):
+                if time.monotonic() - last[0] >= 60:
+                    stage(f"... still working: {last[1][:100]}")
+                    last[0] = time.monotonic()
+
+        threading.Thread(target=heartbeat, daemon=True).start()
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
                 lf.write(raw)
+                last[1] = raw.decode(errors="replace").strip() or last[1]
                 line = raw.decode(errors="replace").rstrip()
                 if echo is not None and echo.search(line):
                     stage(re.sub(r"^(I: |lab: )", "", line))
+                    last[0] = time.monotonic()
             rc = proc.wait()
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
@@ -256,6 +269,8 @@ def _run_logged(cmd: list[str], log: Path, stage: _Stages, echo: re.Pattern | No
             with contextlib.suppress(Exception):
                 proc.wait(timeout=30)
             raise
+        finally:
+            done.set()
     if rc != 0:
         tail = log.read_text(errors="replace").splitlines()[-40:]
         raise BuildError(f"{cmd[0]} failed (exit {rc}); last lines of {log}:\n" + "\n".join(tail))
