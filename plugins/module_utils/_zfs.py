@@ -217,25 +217,21 @@ def parse_get(text, with_name=False):
 
     Returns ``{property: (value, source)}``; with ``with_name`` (for ``-o
     name,property,value,source``) returns ``{name: {property: (value, source)}}``.
-    Values may contain tabs only in the last column, so the split is bounded.
+    A value may contain tabs; the source (last column) never does.
     """
     result = {}
     for line in text.splitlines():
         if not line.strip():
             continue
+        parts = line.split("\t")
+        head = 2 if with_name else 1
+        if len(parts) < head + 2:
+            raise ValueError("unexpected 'get' line: %r" % line)
+        value, source = "\t".join(parts[head:-1]), parts[-1]
         if with_name:
-            parts = line.split("\t", 3)
-            if len(parts) != 4:
-                raise ValueError("unexpected 'get' line: %r" % line)
-            name, prop, value, source = parts
-            result.setdefault(name, {})[prop] = (value, source)
+            result.setdefault(parts[0], {})[parts[1]] = (value, source)
         else:
-            parts = line.split("\t")
-            if len(parts) < 3:
-                raise ValueError("unexpected 'get' line: %r" % line)
-            prop, source = parts[0], parts[-1]
-            value = "\t".join(parts[1:-1])
-            result[prop] = (value, source)
+            result[parts[0]] = (value, source)
     return result
 
 
