@@ -1,0 +1,314 @@
+"""zpool as command tables over a fake /dev and /sys tree. The fake runner fails on any
+command it was not told about; the tree stands in for udev's by-id, by-partlabel and
+/dev/mapper links."""
+import os
+
+import pytest
+
+from fakerunner import FakeRunner, cmd, fixture
+
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import PlanError
+from ansible_collections.nixos_hetzner.vps.plugins.modules import zpool as mod
+
+T = "\t"
+BYID = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_"
+
+
+class TreeFS(bd.DevFS):
+    """DevFS over a temp tree; regular files stand in for block devices."""
+    busy = ()
+
+    def is_block(self, path):
+        return os.path.isfile(self._host(path))
+
+    def is_busy(self, path):
+        return self.canonical(path) in self.busy
+
+
+@pytest.fixture
+def fs(tmp_path):
+    dev = tmp_path / "dev"
+    for d in ("disk/by-id", "disk/by-partlabel", "mapper"):
+        (dev / d).mkdir(parents=True)
+    sysb = tmp_path / "sys/class/block"
+    sysb.mkdir(parents=True)
+    for disk in ("sdb", "sdc", "sdd", "sde"):
+        (dev / disk).write_text("")
+        os.symlink("../../%s" % disk, dev / "disk/by-id" / ("scsi-0QEMU_QEMU_HARDDISK_" + disk))
+        d = tmp_path / "sys/devices/pci0/host0" / disk
+        d.mkdir(parents=True)
+        os.symlink("../../devices/pci0/host0/" + disk, sysb / disk)
+        for n in (1, 2, 9):
+            part = "%s%d" % (disk, n)
+            (dev / part).write_text("")
+            (d / part).mkdir()
+            (d / part / "partition").write_text("%d\n" % n)
+            os.symlink("../../devices/pci0/host0/%s/%s" % (disk, part), sysb / part)
+            os.symlink("../../%s" % part, dev / "disk/by-id" / ("scsi-0QEMU_QEMU_HARDDISK_%s-part%d" % (disk, n)))
+    os.symlink("../../sdb2", dev / "disk/by-partlabel/luks-b")
+    for i, name in enumerate(("crypt-b", "crypt-c")):
+        (dev / ("dm-%d" % i)).write_text("")
+        (tmp_path / "sys/devices/virtual/block" / ("dm-%d" % i)).mkdir(parents=True)
+        os.symlink("../../devices/virtual/block/dm-%d" % i, sysb / ("dm-%d" % i))
+        os.symlink("../dm-%d" % i, dev / "mapper" / name)
+    return TreeFS(str(tmp_path))
+
+
+def params(**kw):
+    p = dict(name="rpool", state="present", vdevs=None, pool_properties={}, filesystem_properties={},
+             altroot=None, mountpoint=None, compatibility=None, import_dirs=[], force=False)
+    p.update(kw)
+    return p
+
+
+def status(*tree):
+    """A ``zpool status -P -L`` text for rpool: tree entries are (indent, name)."""
+    lines = ["  pool: rpool", " state: ONLINE", "config:", "",
+             T + "NAME        STATE     READ WRITE CKSUM", T + "rpool       ONLINE       0     0     0"]
+    for indent, name in tree:
+        if name in ("logs", "cache", "spares", "special"):
+            lines.append(T + name)
+        else:
+            lines.append(T + " " * indent + name + "  ONLINE       0     0     0")
+    return "\n".join(lines + ["", "errors: No known data errors", ""])
+
+
+POOL_GET = fixture("zpool_get_all.doc.txt")  # altroot /mnt, ashift 12, autotrim off
+GET = cmd(["zpool", "get", "-Hp", "-o", "property,value,source", "all", "rpool"], out=POOL_GET)
+NOPOOL = cmd(["zpool", "get", "-Hp", "-o", "property,value,source", "all", "rpool"], rc=1,
+             err="cannot open 'rpool': no such pool\n")
+STATUS_CMD = ["zpool", "status", "-P", "-L", "rpool"]
+MIRROR_MAPPER = status((2, "mirror-0"), (4, "/dev/dm-0"), (4, "/dev/dm-1"), (0, "cache"), (2, "/dev/sdd1"))
+MIRROR_VDEVS = [{"type": "mirror", "devices": ["/dev/mapper/crypt-b", "/dev/mapper/crypt-c"]},
+                {"role": "cache", "devices": [BYID + "sdd"]}]
+
+
+def run(fs, table, check=False, **kw):
+    r = FakeRunner(table)
+    res = mod.run_module(params(**kw), r, check_mode=check, fs=fs)
+    r.assert_done()
+    return res, r
+
+
+def blank(dev):
+    return [cmd(["blkid", "-p", "-o", "export", dev], rc=2),
+            cmd(["wipefs", "--no-act", "--json", dev], out="")]
+
+
+def test_rerun_over_mapper_and_by_id_whole_disk_is_a_noop(fs):
+    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], vdevs=MIRROR_VDEVS, altroot="/mnt",
+                 pool_properties={"ashift": 12, "feature@lz4_compress": "enabled"})
+    assert res["changed"] is False and res["commands"] == []
+    assert res["vdevs"][0] == {"role": "data", "type": "mirror", "devices": ["/dev/dm-0", "/dev/dm-1"]}
+
+
+def test_same_devices_by_other_names_match(fs):
+    st = status((2, "/dev/sdb2"), (2, "/dev/sdc1"))
+    vdevs = [{"devices": ["/dev/disk/by-partlabel/luks-b", BYID + "sdc-part1"]}]
+    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=st)], vdevs=vdevs)
+    assert not res["changed"]
+
+
+def test_partition_2_is_not_the_whole_disk(fs):
+    st = status((2, "/dev/sdb2"))
+    with pytest.raises(PlanError, match=r"different layout.*requested but not in the pool: data disk \[/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_sdb\]"):
+        run(fs, [GET, cmd(STATUS_CMD, out=st)], vdevs=[{"devices": [BYID + "sdb"]}])
+
+
+def test_layout_change_is_an_error_with_the_difference(fs):
+    vdevs = [{"type": "mirror", "devices": ["/dev/mapper/crypt-b", "/dev/mapper/crypt-c", BYID + "sde"]}]
+    r = FakeRunner([GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)])
+    with pytest.raises(PlanError) as e:
+        mod.run_module(params(vdevs=vdevs), r, fs=fs)
+    msg = str(e.value)
+    assert "requested but not in the pool: data mirror" in msg
+    assert "in the pool but not requested: data mirror [/dev/dm-0, /dev/dm-1]; cache disk [/dev/sdd1]" in msg
+    r.assert_done()
+
+
+def test_missing_requested_device(fs):
+    with pytest.raises(PlanError, match="device /dev/mapper/nope does not exist"):
+        run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)],
+            vdevs=[{"type": "mirror", "devices": ["/dev/mapper/nope", "/dev/mapper/crypt-c"]}])
+
+
+def test_settable_properties_are_updated(fs):
+    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER),
+                      cmd(["zpool", "set", "autotrim=on", "rpool"]),
+                      cmd(["zpool", "set", "compatibility=openzfs-2.1-linux", "rpool"])],
+                 pool_properties={"autotrim": "on", "ashift": "12"}, compatibility="openzfs-2.1-linux")
+    assert res["changed"]
+    assert res["diff"]["before"]["pool_properties"]["autotrim"] == "off"
+
+
+def test_check_mode_does_not_set(fs):
+    res, r = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], check=True, pool_properties={"autotrim": True})
+    assert res["changed"] and res["commands"] == [["zpool", "set", "autotrim=on", "rpool"]]
+
+
+def test_feature_cannot_be_disabled(fs):
+    with pytest.raises(PlanError, match="never disabled"):
+        run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], pool_properties={"feature@lz4_compress": "disabled"})
+
+
+def test_root_dataset_properties_and_mountpoint_under_altroot(fs):
+    zget = cmd(["zfs", "get", "-Hp", "-o", "property,value,source", "all", "rpool"],
+               out="mountpoint\t/mnt\tlocal\ncompression\tlz4\tlocal\ncanmount\toff\tlocal\n")
+    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER), zget], mountpoint="/",
+                 filesystem_properties={"compression": "lz4", "canmount": "off"})
+    assert not res["changed"]
+    run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER), zget,
+             cmd(["zfs", "set", "compression=zstd", "mountpoint=none", "rpool"])],
+        mountpoint="none", filesystem_properties={"compression": "zstd"})
+
+
+def test_root_dataset_create_only_property_is_an_error(fs):
+    zget = cmd(["zfs", "get", "-Hp", "-o", "property,value,source", "all", "rpool"],
+               out="encryption\toff\tdefault\n")
+    with pytest.raises(PlanError, match="encryption is off"):
+        run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER), zget], filesystem_properties={"encryption": "on"})
+
+
+def test_wrong_altroot_is_reported(fs):
+    with pytest.raises(PlanError, match="imported with altroot /mnt, requested /target"):
+        run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], altroot="/target")
+
+
+# ------------------------------------------------------------------ import
+IMPORT_LIST = cmd(["zpool", "import"], out=fixture("zpool_import_list.doc.txt"))
+
+
+def test_exported_pool_is_imported_not_created(fs):
+    res, r = run(fs, [NOPOOL, IMPORT_LIST,
+                      cmd(["zpool", "import", "-N", "-R", "/mnt", "15243170565834046591"]),
+                      GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)],
+                 vdevs=MIRROR_VDEVS, altroot="/mnt")
+    assert res["changed"] and res["imported"] and not res["created"]
+    assert not any(c[0][:2] == ["zpool", "create"] for c in r.calls)
+
+
+def test_exported_pool_check_mode(fs):
+    res, _ = run(fs, [NOPOOL, IMPORT_LIST], check=True, vdevs=MIRROR_VDEVS)
+    assert res["imported"] and res["commands"] == [["zpool", "import", "-N", "15243170565834046591"]]
+
+
+def test_import_dirs(fs):
+    run(fs, [NOPOOL, cmd(["zpool", "import", "-d", "/dev/mapper"], out=fixture("zpool_import_list.doc.txt")),
+             cmd(["zpool", "import", "-N", "-d", "/dev/mapper", "15243170565834046591"]),
+             GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], import_dirs=["/dev/mapper"])
+
+
+def test_two_exported_pools_with_the_name(fs):
+    listing = fixture("zpool_import_list.doc.txt").replace("pool: old", "pool: rpool")
+    with pytest.raises(PlanError, match="2 exported pools are named rpool"):
+        run(fs, [NOPOOL, cmd(["zpool", "import"], out=listing)], vdevs=MIRROR_VDEVS)
+
+
+# ------------------------------------------------------------------ create
+NO_IMPORT = cmd(["zpool", "import"], rc=1, err="no pools available to import\n")
+
+
+def test_create_on_blank_devices(fs):
+    argv = ["zpool", "create", "-o", "ashift=12", "-o", "compatibility=openzfs-2.1-linux",
+            "-O", "compression=zstd", "-O", "xattr=sa", "-R", "/mnt", "-m", "none", "rpool",
+            "mirror", "/dev/mapper/crypt-b", "/dev/mapper/crypt-c", "cache", BYID + "sdd"]
+    table = [NOPOOL, NO_IMPORT] + blank("/dev/mapper/crypt-b") + blank("/dev/mapper/crypt-c") + \
+        blank(BYID + "sdd") + [cmd(argv), cmd(STATUS_CMD, out=MIRROR_MAPPER)]
+    res, _ = run(fs, table, vdevs=MIRROR_VDEVS, pool_properties={"ashift": 12}, altroot="/mnt",
+                 mountpoint="none", compatibility="openzfs-2.1-linux",
+                 filesystem_properties={"compression": "zstd", "xattr": "sa"})
+    assert res["created"] and res["changed"] and res["signatures"] == {}
+
+
+def test_create_check_mode_is_a_dry_run(fs):
+    vdevs = [{"devices": [BYID + "sdb"]}]
+    table = [NOPOOL, NO_IMPORT] + blank(BYID + "sdb") + [cmd(["zpool", "create", "-n", "rpool", BYID + "sdb"])]
+    res, _ = run(fs, table, check=True, vdevs=vdevs)
+    assert res["created"] and res["commands"] == [["zpool", "create", "rpool", BYID + "sdb"]]
+
+
+@pytest.mark.parametrize("sig", ["ext4", "xfs", "btrfs", "swap", "gpt", "mbr", "luks"])
+def test_create_refuses_a_device_holding_data(fs, sig):
+    dev = BYID + "sdc"
+    probe = [cmd(["blkid", "-p", "-o", "export", dev], out=fixture("blkid_%s.host.txt" % sig)),
+             cmd(["wipefs", "--no-act", "--json", dev], out=fixture("wipefs_%s.host.json" % sig))]
+    r = FakeRunner([NOPOOL, NO_IMPORT] + blank(BYID + "sdb") + probe)
+    with pytest.raises(bd.DataSafetyError, match=r"found .* on %s.*set force: true" % dev):
+        mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs)
+    r.assert_done()  # nothing after the probe: no zpool create
+    # the same refusal in check mode
+    r = FakeRunner([NOPOOL, NO_IMPORT] + blank(BYID + "sdb") + probe)
+    with pytest.raises(bd.DataSafetyError):
+        mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs, check_mode=True)
+
+
+def test_create_zfs_member_refused_and_forced(fs):
+    dev = BYID + "sdb"
+    probe = [cmd(["blkid", "-p", "-o", "export", dev], out="TYPE=zfs_member\nLABEL=old\nUSAGE=filesystem\n"),
+             cmd(["wipefs", "--no-act", "--json", dev], out="")]
+    with pytest.raises(bd.DataSafetyError, match="zfs_member"):
+        run(fs, [NOPOOL, NO_IMPORT] + probe, vdevs=[{"devices": [dev]}])
+    res, _ = run(fs, [NOPOOL, NO_IMPORT] + probe + [cmd(["zpool", "create", "-f", "rpool", dev]),
+                                                     cmd(STATUS_CMD, out=status((2, "/dev/sdb1")))],
+                 vdevs=[{"devices": [dev]}], force=True)
+    assert res["signatures"] == {dev: ["zfs_member"]}
+    assert res["vdevs"] == [{"role": "data", "type": "disk", "devices": ["/dev/sdb1"]}]
+
+
+def test_create_device_in_use_or_missing(fs):
+    fs.busy = ("/dev/sdb",)
+    with pytest.raises(bd.DeviceError, match="in use"):
+        run(fs, [NOPOOL, NO_IMPORT], vdevs=[{"devices": [BYID + "sdb"]}])
+    with pytest.raises(bd.DeviceError, match="does not exist"):
+        run(fs, [NOPOOL, NO_IMPORT], vdevs=[{"devices": ["/dev/disk/by-id/nope"]}])
+
+
+def test_no_pool_and_no_vdevs(fs):
+    with pytest.raises(PlanError, match="give vdevs to create it"):
+        run(fs, [NOPOOL, NO_IMPORT])
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(name="mirror"), "invalid pool name"),
+    (dict(name="2pool"), "invalid pool name"),
+    (dict(vdevs=[{"type": "raidz2", "devices": ["/dev/sdb", "/dev/sdc"]}]), "at least 3"),
+    (dict(vdevs=[{"devices": ["/dev/sdb"]}], pool_properties={"bogus": 1}), "unknown or read-only pool property"),
+    (dict(vdevs=[{"devices": ["/dev/sdb"]}], pool_properties={"size": 1}), "unknown or read-only pool property"),
+    (dict(vdevs=[{"devices": ["/dev/sdb"]}], filesystem_properties={"compresion": "lz4"}), "unknown property"),
+])
+def test_bad_input_runs_no_command(fs, kw, msg):
+    r = FakeRunner([])
+    with pytest.raises(PlanError, match=msg):
+        mod.run_module(params(**kw), r, fs=fs)
+    assert r.calls == []
+
+
+# ------------------------------------------------------------------ absent / exported
+def test_absent_needs_force(fs):
+    with pytest.raises(PlanError, match="set force: true"):
+        run(fs, [GET], state="absent")
+
+
+def test_absent_destroys_with_force(fs):
+    res, _ = run(fs, [GET, cmd(["zpool", "destroy", "-f", "rpool"])], state="absent", force=True)
+    assert res["changed"]
+    res, _ = run(fs, [GET], check=True, state="absent", force=True)
+    assert res["changed"] and res["commands"] == [["zpool", "destroy", "-f", "rpool"]]
+
+
+def test_absent_exported_pool_is_imported_then_destroyed(fs):
+    run(fs, [NOPOOL, IMPORT_LIST, cmd(["zpool", "import", "-N", "15243170565834046591"]),
+             cmd(["zpool", "destroy", "-f", "rpool"])], state="absent", force=True)
+
+
+def test_absent_when_nothing(fs):
+    res, _ = run(fs, [NOPOOL, NO_IMPORT], state="absent", force=True)
+    assert not res["changed"]
+
+
+def test_exported(fs):
+    res, _ = run(fs, [GET, cmd(["zpool", "export", "rpool"])], state="exported")
+    assert res["changed"]
+    res, _ = run(fs, [NOPOOL], state="exported")
+    assert not res["changed"]
