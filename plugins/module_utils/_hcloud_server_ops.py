@@ -133,7 +133,7 @@ class ServerOps(object):
         d = job.desired
         body = {"name": d["name"], "server_type": d["server_type"], "image": d["image"],
                 "start_after_create": d.get("state") not in ("stopped", "rescue"),
-                "labels": d.get("labels") or {}}
+                "labels": d.get("labels") if d.get("labels") is not None else (d.get("create_labels") or {})}
         if d.get("location"):
             body["location"] = d["location"]
         if d.get("ssh_keys"):
