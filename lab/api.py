@@ -1,0 +1,1534 @@
+"""Handlers of the emulated Hetzner Cloud API v1, and the route table that maps
+(method, path template) to them.  The same templates label the request counters of
+``GET /__lab/stats``.
+
+A handler is ``fn(world, req) -> Response``; it runs with ``world.lock`` held, after due
+actions were settled, and the caller commits the world afterwards.  Errors are raised as
+``APIError``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+from urllib.parse import urlencode
+
+from . import catalog
+from .errors import APIError, invalid, not_found, protected, uniqueness
+from .world import KIND_LABEL, PROTECTABLE, World, iso, ssh_fingerprint
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict            # name -> list of values
+    body: Any
+    params: dict = field(default_factory=dict)
+
+    def q(self, name: str, default=None):
+        vals = self.query.get(name)
+        return vals[-1] if vals else default
+
+    def qs(self, name: str) -> list:
+        return self.query.get(name, [])
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None          # dict, bytes (raw JSON) or None (no content)
+    headers: dict = field(default_factory=dict)
+
+
+def ok(body, status: int = 200) -> Response:
+    return Response(status, body)
+
+
+def _body(req: Request) -> dict:
+    if req.body is None:
+        return {}
+    if not isinstance(req.body, dict):
+        raise invalid({"body": "the request body must be a JSON object"})
+    return req.body
+
+
+def _bool(body: dict, key: str, default=None):
+    v = body.get(key, default)
+    if v is not None and not isinstance(v, bool):
+        raise invalid({key: "must be a boolean"})
+    return v
+
+
+def _int(val, field_name: str) -> int:
+    if isinstance(val, bool) or not isinstance(val, (int, str)):
+        raise invalid({field_name: f"must be an integer, got {val!r}"})
+    try:
+        return int(val)
+    except ValueError:
+        raise invalid({field_name: f"must be an integer, got {val!r}"})
+
+
+# ---------------------------------------------------------------------------------------
+# Listing: filters, sort, pagination, Link header
+SORT_FIELDS = {"id", "name", "created"}
+ACTION_SORT_FIELDS = {"id", "command", "status", "started", "finished", "progress"}
+
+
+def paginate(w: World, req: Request, key: str, items: list, to_json: Callable,
+             sort_fields=SORT_FIELDS, cache_kind: Optional[str] = None) -> Response:
+    try:
+        page = int(req.q("page", 1))
+        per_page = int(req.q("per_page", 25))
+    except ValueError:
+        raise invalid({"page": "page and per_page must be integers"})
+    if page < 1:
+        raise invalid({"page": "must be at least 1"})
+    if per_page < 1:
+        raise invalid({"per_page": "must be at least 1"})
+    per_page = min(per_page, 50)
+    sorts = req.qs("sort")
+    for spec in reversed(sorts):
+        fname, _, direction = spec.partition(":")
+        if fname not in sort_fields or direction not in ("", "asc", "desc"):
+            raise invalid({"sort": f"cannot sort by {spec!r}; use one of "
+                                   f"{', '.join(sorted(sort_fields))} with :asc or :desc"})
+        items = sorted(items, key=lambda o: (o.get(fname) is None, o.get(fname) or 0),
+                       reverse=(direction == "desc"))
+    total = len(items)
+    last = max(1, -(-total // per_page))
+    chunk = items[(page - 1) * per_page: page * per_page]
+    meta = {"pagination": {
+        "page": page, "per_page": per_page,
+        "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if page < last else None,
+        "last_page": last, "total_entries": total}}
+    if cache_kind:
+        parts = []
+        for o in chunk:
+            ck = (cache_kind, o["id"])
+            frag = w.cache.get(ck)
+            if frag is None:
+                frag = w.cache[ck] = json.dumps(to_json(o), separators=(",", ":")).encode()
+            parts.append(frag)
+        body = (b'{"' + key.encode() + b'":[' + b",".join(parts) + b'],"meta":'
+                + json.dumps(meta).encode() + b"}")
+    else:
+        body = {key: [to_json(o) for o in chunk], "meta": meta}
+    links = []
+    base = {k: v for k, v in req.query.items() if k != "page"}
+
+    def link(p, rel):
+        q = [(k, x) for k, vs in base.items() for x in vs] + [("page", p)]
+        links.append(f'<{req.path}?{urlencode(q)}>; rel="{rel}"')
+    if page > 1:
+        link(page - 1, "prev")
+    if page < last:
+        link(page + 1, "next")
+    link(last, "last")
+    return Response(200, body, {"Link": ", ".join(links)})
+
+
+def filtered(w: World, req: Request, items, extra: Optional[dict] = None) -> list:
+    """Apply the common filters: name, label_selector, plus per-kind ``extra``:
+    query name -> function(obj, values) -> bool."""
+    out = list(items)
+    name = req.q("name")
+    if name is not None:
+        out = [o for o in out if o.get("name") == name]
+    sel = req.q("label_selector")
+    if sel is not None:
+        s = w.selector(sel)
+        out = [o for o in out if s.matches(o.get("labels", {}))]
+    for qname, pred in (extra or {}).items():
+        vals = req.qs(qname)
+        if vals:
+            out = [o for o in out if pred(o, vals)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Catalogs
+def _catalog_handlers(key: str, one: str, items: list, extra=None):
+    def list_(w, req):
+        return paginate(w, req, key, filtered(w, req, items, extra), lambda o: o)
+
+    def get_(w, req):
+        ident = _int(req.params["id"], "id")
+        for o in items:
+            if o["id"] == ident:
+                return ok({one: o})
+        raise not_found(one.replace("_", " "), ident)
+    return list_, get_
+
+
+def _image_filter_arch(o, vals):
+    return o["architecture"] in vals
+
+
+list_server_types, get_server_type = _catalog_handlers("server_types", "server_type",
+                                                       catalog.SERVER_TYPES)
+list_locations, get_location = _catalog_handlers("locations", "location", catalog.LOCATIONS)
+list_datacenters, get_datacenter = _catalog_handlers("datacenters", "datacenter",
+                                                     catalog.DATACENTERS)
+list_images, get_image = _catalog_handlers(
+    "images", "image", catalog.IMAGES,
+    {"architecture": _image_filter_arch,
+     "type": lambda o, v: o["type"] in v,
+     "status": lambda o, v: o["status"] in v,
+     "bound_to": lambda o, v: str(o["bound_to"]) in v})
+
+
+# ---------------------------------------------------------------------------------------
+# Actions
+def _actions_for(w: World, kind: Optional[str], oid: Optional[int]) -> list:
+    acts = list(w.objs["action"].values())
+    if kind is not None:
+        acts = [a for a in acts
+                if any(r["type"] == kind and (oid is None or r["id"] == oid)
+                       for r in a["resources"])]
+    return acts
+
+
+def _list_actions(w: World, req: Request, acts: list) -> Response:
+    ids = req.qs("id")
+    if ids:
+        want = {_int(i, "id") for i in ids}
+        acts = [a for a in acts if a["id"] in want]
+    status = req.qs("status")
+    if status:
+        acts = [a for a in acts if a["status"] in status]
+    return paginate(w, req, "actions", acts, w.action_json, ACTION_SORT_FIELDS)
+
+
+def list_actions(w, req):
+    return _list_actions(w, req, _actions_for(w, None, None))
+
+
+def get_action(w, req):
+    return ok({"action": w.action_json(w.get("action", req.params["id"]))})
+
+
+def _resource_actions(kind: str):
+    def list_(w, req):
+        oid = None
+        if "id" in req.params:
+            oid = w.get(kind, req.params["id"])["id"]
+        return _list_actions(w, req, _actions_for(w, kind, oid))
+
+    def get_(w, req):
+        a = w.get("action", req.params["action_id"])
+        if "id" in req.params:
+            oid = _int(req.params["id"], "id")
+            if not any(r["type"] == kind and r["id"] == oid for r in a["resources"]):
+                raise not_found("action", a["id"])
+        return ok({"action": w.action_json(a)})
+    return list_, get_
+
+
+def _act(w: World, a: dict) -> dict:
+    return w.action_json(a)
+
+
+# ---------------------------------------------------------------------------------------
+# Generic update / delete
+def _update(kind: str, key: str, to_json: Callable, extra: Optional[Callable] = None,
+            hostname: bool = False):
+    def handler(w, req):
+        o = w.get(kind, req.params["id"])
+        body = _body(req)
+        if "name" in body:
+            name = w.check_name(body["name"], hostname=hostname)
+            if w.name_taken(kind, name, o["id"]):
+                raise uniqueness("name", f"{KIND_LABEL[kind]} name {name!r} is already used")
+            o["name"] = name
+        if "labels" in body:
+            o["labels"] = w.check_labels(body["labels"])
+        if extra:
+            extra(w, o, body)
+        w.touch(kind, o["id"])
+        return ok({key: to_json(w, o)})
+    return handler
+
+
+def _check_protection(w, kind, o, what="delete"):
+    if kind in PROTECTABLE and o.get("protection", {}).get(what):
+        raise protected(KIND_LABEL[kind], o["id"], what)
+
+
+def _change_protection(kind: str, fields=("delete",)):
+    def handler(w, req):
+        o = w.get(kind, req.params["id"])
+        body = _body(req)
+        new = dict(o["protection"])
+        for f in fields:
+            v = _bool(body, f)
+            if v is not None:
+                new[f] = v
+        if kind == "server" and new["delete"] != new["rebuild"]:
+            raise invalid({"rebuild": "delete and rebuild protection must have the same value"})
+        a = w.new_action("change_protection", [(kind, o["id"])],
+                         on_success=[[kind, o["id"], {"protection": new}]])
+        o["protection"] = new
+        w.touch(kind, o["id"])
+        return ok({"action": _act(w, a)}, 201)
+    return handler
+
+
+# ---------------------------------------------------------------------------------------
+# SSH keys
+def ssh_key_json(w, k):
+    return {f: k[f] for f in ("id", "name", "fingerprint", "public_key", "labels", "created")}
+
+
+def list_ssh_keys(w, req):
+    items = filtered(w, req, w.objs["ssh_key"].values(),
+                     {"fingerprint": lambda o, v: o["fingerprint"] in v})
+    return paginate(w, req, "ssh_keys", items, lambda o: ssh_key_json(w, o))
+
+
+def get_ssh_key(w, req):
+    return ok({"ssh_key": ssh_key_json(w, w.get("ssh_key", req.params["id"]))})
+
+
+def create_ssh_key(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"))
+    pk = body.get("public_key")
+    if not isinstance(pk, str) or not pk.strip():
+        raise invalid({"public_key": "is required"})
+    try:
+        fp = ssh_fingerprint(pk)
+    except ValueError as exc:
+        raise invalid({"public_key": str(exc)})
+    labels = w.check_labels(body.get("labels"))
+    if w.name_taken("ssh_key", name):
+        raise uniqueness("name", f"SSH key name {name!r} is already used")
+    if any(k["fingerprint"] == fp for k in w.objs["ssh_key"].values()):
+        raise uniqueness("public_key", "SSH key with the same fingerprint already exists")
+    k = w.put("ssh_key", {"id": w.new_id("ssh_key"), "name": name, "fingerprint": fp,
+                          "public_key": pk.strip(), "labels": labels,
+                          "created": iso(time.time())})
+    return ok({"ssh_key": ssh_key_json(w, k)}, 201)
+
+
+def delete_ssh_key(w, req):
+    k = w.get("ssh_key", req.params["id"])
+    w.remove("ssh_key", k["id"])
+    return Response(204)
+
+
+update_ssh_key = _update("ssh_key", "ssh_key", ssh_key_json)
+
+
+# ---------------------------------------------------------------------------------------
+# Placement groups
+def placement_group_json(w, g):
+    servers = [s["id"] for s in w.objs["server"].values() if s.get("placement_group") == g["id"]]
+    return {"id": g["id"], "name": g["name"], "labels": g["labels"], "type": g["type"],
+            "servers": servers, "created": g["created"]}
+
+
+def list_placement_groups(w, req):
+    items = filtered(w, req, w.objs["placement_group"].values(),
+                     {"type": lambda o, v: o["type"] in v})
+    return paginate(w, req, "placement_groups", items, lambda o: placement_group_json(w, o))
+
+
+def get_placement_group(w, req):
+    return ok({"placement_group": placement_group_json(
+        w, w.get("placement_group", req.params["id"]))})
+
+
+def create_placement_group(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"))
+    if body.get("type", "spread") != "spread":
+        raise invalid({"type": "must be 'spread'"})
+    labels = w.check_labels(body.get("labels"))
+    if w.name_taken("placement_group", name):
+        raise uniqueness("name", f"placement group name {name!r} is already used")
+    g = w.put("placement_group", {"id": w.new_id("placement_group"), "name": name,
+                                  "labels": labels, "type": "spread",
+                                  "created": iso(time.time())})
+    return ok({"placement_group": placement_group_json(w, g), "action": None}, 201)
+
+
+def delete_placement_group(w, req):
+    g = w.get("placement_group", req.params["id"])
+    if any(s.get("placement_group") == g["id"] for s in w.objs["server"].values()):
+        raise APIError(422, "resource_in_use", f"placement group {g['id']} still has servers; "
+                       "remove them from the group first")
+    w.remove("placement_group", g["id"])
+    return Response(204)
+
+
+update_placement_group = _update("placement_group", "placement_group", placement_group_json)
+
+
+# ---------------------------------------------------------------------------------------
+# Primary IPs
+def _dc_of(w: World, body: dict, default: Optional[str] = None) -> Optional[str]:
+    """Datacenter name from body 'datacenter' or 'location' (names or ids)."""
+    dc, loc = body.get("datacenter"), body.get("location")
+    if dc is not None and loc is not None:
+        raise invalid({"datacenter": "give either datacenter or location, not both"})
+    if dc is not None:
+        for d in catalog.DATACENTERS:
+            if d["name"] == dc or str(d["id"]) == str(dc):
+                return d["name"]
+        raise invalid({"datacenter": f"unknown datacenter {dc!r}; known: "
+                                     + ", ".join(d["name"] for d in catalog.DATACENTERS)})
+    if loc is not None:
+        for l in catalog.LOCATIONS:
+            if l["name"] == loc or str(l["id"]) == str(loc):
+                return catalog.DATACENTER_BY_LOCATION[l["name"]]["name"]
+        raise invalid({"location": f"unknown location {loc!r}; known: "
+                                   + ", ".join(catalog.LOCATION_BY_NAME)})
+    return default
+
+
+def primary_ip_json(w, p):
+    dc = catalog.DATACENTER_BY_NAME[p["datacenter"]]
+    return {"id": p["id"], "name": p["name"], "ip": p["ip"], "type": p["type"],
+            "dns_ptr": p["dns_ptr"], "datacenter": dc, "location": dc["location"],
+            "blocked": p["blocked"], "protection": p["protection"], "labels": p["labels"],
+            "created": p["created"], "assignee_id": p["assignee_id"],
+            "assignee_type": p["assignee_type"], "auto_delete": p["auto_delete"]}
+
+
+def list_primary_ips(w, req):
+    items = filtered(w, req, w.objs["primary_ip"].values(),
+                     {"ip": lambda o, v: o["ip"] in v})
+    return paginate(w, req, "primary_ips", items, lambda o: primary_ip_json(w, o))
+
+
+def get_primary_ip(w, req):
+    return ok({"primary_ip": primary_ip_json(w, w.get("primary_ip", req.params["id"]))})
+
+
+def create_primary_ip(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"))
+    ptype = body.get("type")
+    if ptype not in ("ipv4", "ipv6"):
+        raise invalid({"type": "must be 'ipv4' or 'ipv6'"})
+    if body.get("assignee_type", "server") != "server":
+        raise invalid({"assignee_type": "must be 'server'"})
+    labels = w.check_labels(body.get("labels"))
+    auto_delete = _bool(body, "auto_delete", False)
+    assignee = body.get("assignee_id")
+    server = None
+    if assignee is not None:
+        server = w.get("server", assignee)
+        dc = server["datacenter"]
+        if _dc_of(w, body) not in (None, dc):
+            raise invalid({"datacenter": "must match the assignee's datacenter"})
+        if server["status"] != "off":
+            raise APIError(409, "server_not_stopped", "the server must be off to assign a primary IP")
+        if server.get(f"{ptype}_id"):
+            raise APIError(409, "server_has_ipv4" if ptype == "ipv4" else "server_has_ipv6",
+                           f"server {server['id']} already has a primary {ptype}")
+    else:
+        dc = _dc_of(w, body)
+        if dc is None:
+            raise invalid({"datacenter": "give assignee_id, datacenter or location"})
+    if w.name_taken("primary_ip", name):
+        raise uniqueness("name", f"primary IP name {name!r} is already used")
+    p = w.new_primary_ip(ptype, dc, name=name, assignee=server["id"] if server else None,
+                         auto_delete=auto_delete, labels=labels)
+    action = None
+    if server:
+        server[f"{ptype}_id"] = p["id"]
+        w.touch("server", server["id"])
+        action = _act(w, w.new_action("create_primary_ip", [("primary_ip", p["id"]),
+                                                             ("server", server["id"])]))
+    return ok({"primary_ip": primary_ip_json(w, p), "action": action}, 201)
+
+
+def _primary_ip_extra(w, p, body):
+    if "auto_delete" in body:
+        p["auto_delete"] = _bool(body, "auto_delete")
+
+
+update_primary_ip = _update("primary_ip", "primary_ip", primary_ip_json, _primary_ip_extra)
+
+
+def delete_primary_ip(w, req):
+    p = w.get("primary_ip", req.params["id"])
+    _check_protection(w, "primary_ip", p)
+    if p["assignee_id"] is not None:
+        raise APIError(422, "resource_in_use", f"primary IP {p['id']} is assigned to server "
+                       f"{p['assignee_id']}; unassign it (server off) first")
+    w.remove("primary_ip", p["id"])
+    return Response(204)
+
+
+def assign_primary_ip(w, req):
+    p = w.get("primary_ip", req.params["id"])
+    body = _body(req)
+    if body.get("assignee_type", "server") != "server":
+        raise invalid({"assignee_type": "must be 'server'"})
+    s = w.get("server", body.get("assignee_id"))
+    if p["assignee_id"] is not None:
+        raise APIError(409, "primary_ip_already_assigned", f"primary IP {p['id']} is already assigned")
+    if s["status"] != "off":
+        raise APIError(409, "server_not_stopped", "the server must be off to assign a primary IP")
+    if s.get(f"{p['type']}_id"):
+        raise APIError(409, f"server_has_{p['type']}", f"server {s['id']} already has a primary {p['type']}")
+    if s["datacenter"] != p["datacenter"]:
+        raise APIError(422, "primary_ip_datacenter_mismatch", "primary IP and server are in different datacenters")
+    w.check_lock("server", s["id"])
+    p["assignee_id"] = s["id"]
+    s[f"{p['type']}_id"] = p["id"]
+    w.touch("primary_ip", p["id"]); w.touch("server", s["id"])
+    a = w.new_action("assign_primary_ip", [("primary_ip", p["id"]), ("server", s["id"])])
+    return ok({"action": _act(w, a)}, 201)
+
+
+def unassign_primary_ip(w, req):
+    p = w.get("primary_ip", req.params["id"])
+    if p["assignee_id"] is None:
+        raise APIError(409, "primary_ip_not_assigned", f"primary IP {p['id']} is not assigned")
+    s = w.objs["server"].get(p["assignee_id"])
+    if s is not None:
+        if s["status"] != "off":
+            raise APIError(409, "server_not_stopped", "the server must be off to unassign its primary IP")
+        w.check_lock("server", s["id"])
+        s[f"{p['type']}_id"] = None
+        w.touch("server", s["id"])
+    res = [("primary_ip", p["id"])] + ([("server", s["id"])] if s else [])
+    p["assignee_id"] = None
+    w.touch("primary_ip", p["id"])
+    a = w.new_action("unassign_primary_ip", res)
+    return ok({"action": _act(w, a)}, 201)
+
+
+def change_dns_ptr_primary_ip(w, req):
+    p = w.get("primary_ip", req.params["id"])
+    body = _body(req)
+    ip = body.get("ip")
+    if not isinstance(ip, str):
+        raise invalid({"ip": "is required"})
+    ptr = body.get("dns_ptr")
+    p["dns_ptr"] = [e for e in p["dns_ptr"] if e["ip"] != ip]
+    if ptr:
+        p["dns_ptr"].append({"ip": ip, "dns_ptr": ptr})
+    w.touch("primary_ip", p["id"])
+    a = w.new_action("change_dns_ptr", [("primary_ip", p["id"])])
+    return ok({"action": _act(w, a)}, 201)
+
+
+# ---------------------------------------------------------------------------------------
+# Servers
+def _firewalls_of(w: World, s: dict) -> list:
+    out = []
+    for fw in w.objs["firewall"].values():
+        for t in fw["applied_to"]:
+            if t["type"] == "server" and t["server"]["id"] == s["id"]:
+                out.append(fw["id"]); break
+            if t["type"] == "label_selector":
+                sel = w.selector(t["label_selector"]["selector"])
+                if sel.matches(s["labels"]):
+                    out.append(fw["id"]); break
+    return out
+
+
+def server_json(w: World, s: dict) -> dict:
+    st = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]
+    dc = catalog.DATACENTER_BY_NAME[s["datacenter"]]
+    p4 = w.objs["primary_ip"].get(s.get("ipv4_id"))
+    p6 = w.objs["primary_ip"].get(s.get("ipv6_id"))
+    ipv4 = None
+    if p4:
+        rev = ".".join(reversed(p4["ip"].split(".")))
+        ptr = next((e["dns_ptr"] for e in p4["dns_ptr"] if e["ip"] == p4["ip"]),
+                   f"static.{rev}.clients.your-server.de")
+        ipv4 = {"id": p4["id"], "ip": p4["ip"], "blocked": False, "dns_ptr": ptr}
+    ipv6 = {"id": p6["id"], "ip": p6["ip"], "blocked": False, "dns_ptr": p6["dns_ptr"]} if p6 else None
+    pg = w.objs["placement_group"].get(s.get("placement_group"))
+    return {
+        "id": s["id"], "name": s["name"], "status": s["status"], "created": s["created"],
+        "public_net": {"ipv4": ipv4, "ipv6": ipv6, "floating_ips": [],
+                       "firewalls": [{"id": f, "status": "applied"} for f in _firewalls_of(w, s)]},
+        "private_net": s["private_net"],
+        "server_type": st, "datacenter": dc, "location": dc["location"],
+        "image": catalog.IMAGE_BY_ID.get(s.get("image")), "iso": None,
+        "rescue_enabled": s["rescue_enabled"], "locked": w.is_locked("server", s["id"]),
+        "backup_window": s["backup_window"], "outgoing_traffic": 0, "ingoing_traffic": 0,
+        "included_traffic": st["included_traffic"], "protection": s["protection"],
+        "labels": s["labels"],
+        "volumes": [v["id"] for v in w.objs["volume"].values() if v.get("server") == s["id"]],
+        "load_balancers": [], "primary_disk_size": s["primary_disk_size"],
+        "placement_group": placement_group_json(w, pg) if pg else None,
+    }
+
+
+def _sj(w, s):
+    return server_json(w, s)
+
+
+def list_servers(w, req):
+    items = filtered(w, req, w.objs["server"].values(),
+                     {"status": lambda o, v: o["status"] in v})
+    return paginate(w, req, "servers", items, lambda o: server_json(w, o), cache_kind="server")
+
+
+def get_server(w, req):
+    return ok({"server": server_json(w, w.get("server", req.params["id"]))})
+
+
+update_server = _update("server", "server", server_json, hostname=True)
+
+
+def _resolve_image(w: World, ref, arch: str, field_name: str = "image") -> dict:
+    if ref is None:
+        raise invalid({field_name: "is required"})
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        img = catalog.IMAGE_BY_ID.get(int(ref))
+        if img is None:
+            raise invalid({field_name: f"image {ref} not found"})
+        if img["architecture"] != arch:
+            raise invalid({field_name: f"image {ref} is for {img['architecture']}, the server "
+                                       f"type needs {arch}"})
+        return img
+    for img in catalog.IMAGES:
+        if img["name"] == ref and img["architecture"] == arch:
+            return img
+    raise invalid({field_name: f"image {ref!r} not found for architecture {arch}; known: "
+                               + ", ".join(sorted({i['name'] for i in catalog.IMAGES}))})
+
+
+def _resolve_server_type(ref, field_name="server_type") -> dict:
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        st = catalog.SERVER_TYPE_BY_ID.get(int(ref))
+    else:
+        st = catalog.SERVER_TYPE_BY_NAME.get(ref)
+    if st is None:
+        raise invalid({field_name: f"server type {ref!r} not found; known: "
+                                   + ", ".join(catalog.SERVER_TYPE_BY_NAME)})
+    return st
+
+
+def _boot_patch(s: dict, rescue: bool) -> dict:
+    p = {"status": "running", "_booted": "rescue" if rescue else "disk"}
+    if rescue:
+        p["rescue_enabled"] = False
+    return p
+
+
+def create_server(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"), hostname=True)
+    st = _resolve_server_type(body.get("server_type"))
+    img = _resolve_image(w, body.get("image"), st["architecture"])
+    dcname = _dc_of(w, body, default="fsn1-dc14")
+    dc = catalog.DATACENTER_BY_NAME[dcname]
+    if st["id"] not in dc["server_types"]["available"]:
+        raise invalid({"server_type": f"server type {st['name']} is not available in "
+                                      f"{dc['location']['name']}"})
+    labels = w.check_labels(body.get("labels"))
+    keys = [w.find("ssh_key", k, "ssh_keys") for k in (body.get("ssh_keys") or [])]
+    user_data = body.get("user_data")
+    if user_data is not None and (not isinstance(user_data, str) or len(user_data) > 32768):
+        raise invalid({"user_data": "must be a string of at most 32 KiB"})
+    start = _bool(body, "start_after_create", True)
+    pg = None
+    if body.get("placement_group") is not None:
+        pg = w.find("placement_group", body["placement_group"], "placement_group")
+        if len(placement_group_json(w, pg)["servers"]) >= 10:
+            raise APIError(422, "placement_error", "a spread placement group holds at most 10 servers")
+    nets = [w.find("network", n, "networks") for n in (body.get("networks") or [])]
+    for n in nets:
+        if not n["subnets"]:
+            raise invalid({"networks": f"network {n['id']} has no subnet"})
+    vols = [w.find("volume", v, "volumes") for v in (body.get("volumes") or [])]
+    for v in vols:
+        if v.get("server") is not None:
+            raise invalid({"volumes": f"volume {v['id']} is already attached"})
+        if v["location"] != dc["location"]["name"]:
+            raise invalid({"volumes": f"volume {v['id']} is in {v['location']}, not "
+                                      f"{dc['location']['name']}"})
+    fws = []
+    for f in body.get("firewalls") or []:
+        ref = f.get("firewall") if isinstance(f, dict) else f
+        fws.append(w.find("firewall", ref, "firewalls"))
+    pn = body.get("public_net") or {}
+    if not isinstance(pn, dict):
+        raise invalid({"public_net": "must be an object"})
+    want4 = pn.get("enable_ipv4", True)
+    want6 = pn.get("enable_ipv6", True)
+    given = {}
+    for t in ("ipv4", "ipv6"):
+        if pn.get(t) is not None:
+            p = w.find("primary_ip", pn[t], f"public_net.{t}")
+            if p["type"] != t or p["assignee_id"] is not None:
+                raise invalid({f"public_net.{t}": f"primary IP {p['id']} is not a free {t}"})
+            given[t] = p
+    if w.name_taken("server", name):
+        raise uniqueness("name", f"server name {name!r} is already used")
+
+    now = time.time()
+    sid = w.new_id("server")
+    s = {
+        "id": sid, "name": name, "status": "initializing", "created": iso(now),
+        "labels": labels, "server_type": st["name"], "image": img["id"],
+        "datacenter": dcname, "ipv4_id": None, "ipv6_id": None, "private_net": [],
+        "rescue_enabled": False, "backup_window": None,
+        "protection": {"delete": False, "rebuild": False},
+        "placement_group": pg["id"] if pg else None, "primary_disk_size": st["disk"],
+        "_ssh_keys": [k["public_key"] for k in keys], "_user_data": user_data,
+        "_rescue_keys": [], "_booted": None,
+    }
+    w.put("server", s)
+    for t, want in (("ipv4", want4), ("ipv6", want6)):
+        if t in given:
+            given[t]["assignee_id"] = sid
+            w.touch("primary_ip", given[t]["id"])
+            s[f"{t}_id"] = given[t]["id"]
+        elif want:
+            s[f"{t}_id"] = w.new_primary_ip(t, dcname, assignee=sid, auto_delete=True)["id"]
+    for n in nets:
+        s["private_net"].append(_alloc_private(w, s, n, None, []))
+    for f in fws:
+        f["applied_to"].append({"type": "server", "server": {"id": sid}})
+        w.touch("firewall", f["id"])
+    spec = w.server_spec(s)
+    final = _boot_patch(s, False) if start else {"status": "off"}
+    action = w.new_action("create_server", [("server", sid)], locks=[("server", sid)],
+                          on_success=[["server", sid, final]],
+                          on_error=[["server", sid, {"status": "off"}]],
+                          backend_call=(w.backend.create_server, (spec,)))
+    nxt = []
+    if start:
+        nxt.append(w.new_action("start_server", [("server", sid)],
+                                duration=action["_finish_at"] - time.time()))
+    for n in nets:
+        nxt.append(w.new_action("attach_to_network", [("server", sid), ("network", n["id"])],
+                                duration=action["_finish_at"] - time.time()))
+    for v in vols:
+        v["server"] = sid
+        w.touch("volume", v["id"])
+        nxt.append(w.new_action("attach_volume", [("volume", v["id"]), ("server", sid)],
+                                duration=action["_finish_at"] - time.time(),
+                                backend_call=(w.backend.attach_volume,
+                                              (w.volume_spec(v), spec))))
+    return ok({"server": server_json(w, s), "action": _act(w, action),
+               "next_actions": [_act(w, a) for a in nxt],
+               "root_password": None if keys else secrets.token_urlsafe(15)}, 201)
+
+
+def delete_server(w, req):
+    s = w.get("server", req.params["id"])
+    _check_protection(w, "server", s)
+    w.check_lock("server", s["id"])
+    spec = w.server_spec(s)
+    sid = s["id"]
+    for t in ("ipv4_id", "ipv6_id"):
+        p = w.objs["primary_ip"].get(s.get(t))
+        if p:
+            if p["auto_delete"]:
+                w.remove("primary_ip", p["id"])
+            else:
+                p["assignee_id"] = None
+                w.touch("primary_ip", p["id"])
+    for v in w.objs["volume"].values():
+        if v.get("server") == sid:
+            v["server"] = None
+            w.touch("volume", v["id"])
+    for f in w.objs["firewall"].values():
+        before = len(f["applied_to"])
+        f["applied_to"] = [t for t in f["applied_to"]
+                           if not (t["type"] == "server" and t["server"]["id"] == sid)]
+        if len(f["applied_to"]) != before:
+            w.touch("firewall", f["id"])
+    w.remove("server", sid)
+    a = w.new_action("delete_server", [("server", sid)],
+                     backend_call=(w.backend.delete_server, (spec,)))
+    return ok({"action": _act(w, a)})
+
+
+def _server_action(fn: Callable):
+    """Wrap a server action: load the server, refuse when locked, return 201 {action}."""
+    def handler(w, req):
+        s = w.get("server", req.params["id"])
+        w.check_lock("server", s["id"])
+        result = fn(w, s, _body(req))
+        w.touch("server", s["id"])
+        if isinstance(result, dict) and "action" in result:
+            return ok(result, 201)
+        return ok({"action": _act(w, result)}, 201)
+    handler.__name__ = fn.__name__
+    return handler
+
+
+def _power(command: str, method_name: str, target: str, transition: str):
+    def fn(w, s, body):
+        sid = s["id"]
+        if s["status"] == target:  # nothing to do: quick success, backend not called
+            return w.new_action(command, [("server", sid)], duration=0.0)
+        before = s["status"]
+        spec = w.server_spec(s)
+        if target == "running":
+            rescue = s["rescue_enabled"]
+            call = (getattr(w.backend, method_name), (spec, rescue))
+            success = _boot_patch(s, rescue)
+        else:
+            call = (getattr(w.backend, method_name), (spec,))
+            success = {"status": "off", "_booted": None}
+        s["status"] = transition
+        return w.new_action(command, [("server", sid)], locks=[("server", sid)],
+                            on_success=[["server", sid, success]],
+                            on_error=[["server", sid, {"status": before}]],
+                            backend_call=call)
+    fn.__name__ = command
+    return fn
+
+
+poweron = _server_action(_power("start_server", "power_on", "running", "starting"))
+poweroff = _server_action(_power("stop_server", "power_off", "off", "stopping"))
+shutdown = _server_action(_power("shutdown_server", "shutdown", "off", "stopping"))
+
+
+def _reboot(command: str, method_name: str):
+    def fn(w, s, body):
+        sid = s["id"]
+        before = s["status"]
+        rescue = s["rescue_enabled"]
+        spec = w.server_spec(s)
+        if before == "off":
+            s["status"] = "starting"
+        return w.new_action(command, [("server", sid)], locks=[("server", sid)],
+                            on_success=[["server", sid, _boot_patch(s, rescue)]],
+                            on_error=[["server", sid, {"status": before}]],
+                            backend_call=(getattr(w.backend, method_name), (spec, rescue)))
+    fn.__name__ = command
+    return fn
+
+
+reboot = _server_action(_reboot("reboot_server", "reboot"))
+reset = _server_action(_reboot("reset_server", "reset"))
+
+
+@_server_action
+def rebuild(w, s, body):
+    if s["protection"].get("rebuild"):
+        raise protected("server", s["id"], "rebuild")
+    st = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]
+    img = _resolve_image(w, body.get("image"), st["architecture"])
+    if "user_data" in body:
+        s["_user_data"] = body["user_data"]
+    before = s["status"]
+    s["status"] = "rebuilding"
+    s["rescue_enabled"] = False
+    spec = w.server_spec(s)
+    a = w.new_action("rebuild_server", [("server", s["id"])], locks=[("server", s["id"])],
+                     on_success=[["server", s["id"], {"status": "running", "image": img["id"],
+                                                      "_booted": "disk"}]],
+                     on_error=[["server", s["id"], {"status": "off" if before == "off" else before}]],
+                     backend_call=(w.backend.rebuild, (spec, img["name"])))
+    return {"action": _act(w, a),
+            "root_password": None if s["_ssh_keys"] else secrets.token_urlsafe(15)}
+
+
+@_server_action
+def enable_rescue(w, s, body):
+    rtype = body.get("type", "linux64")
+    if rtype not in ("linux64",):
+        raise invalid({"type": "only 'linux64' is supported"})
+    keys = [w.find("ssh_key", k, "ssh_keys")["public_key"] for k in (body.get("ssh_keys") or [])]
+    s["rescue_enabled"] = True
+    s["_rescue_keys"] = keys
+    spec = w.server_spec(s)
+    a = w.new_action("enable_rescue", [("server", s["id"])], locks=[("server", s["id"])],
+                     on_error=[["server", s["id"], {"rescue_enabled": False}]],
+                     backend_call=(w.backend.enable_rescue, (spec, keys)))
+    return {"action": _act(w, a), "root_password": secrets.token_urlsafe(15)}
+
+
+@_server_action
+def disable_rescue(w, s, body):
+    s["rescue_enabled"] = False
+    s["_rescue_keys"] = []
+    spec = w.server_spec(s)
+    return w.new_action("disable_rescue", [("server", s["id"])], locks=[("server", s["id"])],
+                        backend_call=(w.backend.disable_rescue, (spec,)))
+
+
+@_server_action
+def change_type(w, s, body):
+    st = _resolve_server_type(body.get("server_type"))
+    upgrade = _bool(body, "upgrade_disk")
+    if upgrade is None:
+        raise invalid({"upgrade_disk": "is required (true or false)"})
+    cur = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]
+    if st["architecture"] != cur["architecture"]:
+        raise invalid({"server_type": f"cannot change architecture {cur['architecture']} -> "
+                                      f"{st['architecture']}"})
+    if s["status"] != "off":
+        raise APIError(409, "server_not_stopped", f"server {s['id']} must be off to change its type")
+    if st["disk"] < s["primary_disk_size"]:
+        raise invalid({"server_type": f"{st['name']} has a {st['disk']} GB disk, smaller than the "
+                                      f"server's {s['primary_disk_size']} GB"})
+    from .backends.base import ServerTypeSpec
+    new = ServerTypeSpec(name=st["name"], cores=st["cores"], memory_gb=st["memory"],
+                         disk_gb=st["disk"] if upgrade else s["primary_disk_size"],
+                         architecture=st["architecture"], cpu_type=st["cpu_type"])
+    patch = {"server_type": st["name"]}
+    if upgrade:
+        patch["primary_disk_size"] = st["disk"]
+    return w.new_action("change_server_type", [("server", s["id"])], locks=[("server", s["id"])],
+                        on_success=[["server", s["id"], patch]],
+                        backend_call=(w.backend.change_type, (w.server_spec(s), new, upgrade)))
+
+
+@_server_action
+def enable_backup(w, s, body):
+    s["backup_window"] = "22-02"
+    return w.new_action("enable_backup", [("server", s["id"])], locks=[("server", s["id"])])
+
+
+@_server_action
+def disable_backup(w, s, body):
+    s["backup_window"] = None
+    return w.new_action("disable_backup", [("server", s["id"])], locks=[("server", s["id"])])
+
+
+def _alloc_private(w: World, s: dict, n: dict, ip: Optional[str], alias_ips: list) -> dict:
+    used = {pn["ip"] for o in w.objs["server"].values() for pn in o["private_net"]
+            if pn["network"] == n["id"]}
+    used |= {a for o in w.objs["server"].values() for pn in o["private_net"]
+             if pn["network"] == n["id"] for a in pn["alias_ips"]}
+    subnets = [ipaddress.ip_network(sn["ip_range"]) for sn in n["subnets"]
+               if sn["type"] in ("cloud", "server")]
+    if not subnets:
+        raise APIError(422, "no_subnet_available_in_network_zone",
+                       f"network {n['id']} has no cloud subnet; add one first")
+    gateway = str(ipaddress.ip_network(n["ip_range"]).network_address + 1)
+    if ip is not None:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            raise invalid({"ip": f"{ip!r} is not an IP address"})
+        if not any(addr in sn for sn in subnets) or ip in used or ip == gateway:
+            raise APIError(409, "ip_not_available", f"IP {ip} is not available in network {n['id']}")
+        chosen = ip
+    else:
+        chosen = None
+        for sn in subnets:
+            for h in sn.hosts():
+                hs = str(h)
+                if hs != gateway and hs not in used and int(h) - int(sn.network_address) >= 2:
+                    chosen = hs
+                    break
+            if chosen:
+                break
+        if chosen is None:
+            raise APIError(422, "ip_not_available", f"network {n['id']} has no free IP")
+    mac = "86:00:00:%02x:%02x:%02x" % ((s["id"] >> 16) & 255, (s["id"] >> 8) & 255,
+                                       (s["id"] + n["id"]) & 255)
+    return {"network": n["id"], "ip": chosen, "alias_ips": list(alias_ips or []),
+            "mac_address": mac}
+
+
+@_server_action
+def attach_to_network(w, s, body):
+    n = w.find("network", body.get("network"), "network")
+    if any(pn["network"] == n["id"] for pn in s["private_net"]):
+        raise APIError(409, "server_already_attached",
+                       f"server {s['id']} is already attached to network {n['id']}")
+    alias = body.get("alias_ips") or []
+    s["private_net"].append(_alloc_private(w, s, n, body.get("ip"), alias))
+    return w.new_action("attach_to_network", [("server", s["id"]), ("network", n["id"])],
+                        locks=[("server", s["id"])])
+
+
+@_server_action
+def detach_from_network(w, s, body):
+    n = w.find("network", body.get("network"), "network")
+    if not any(pn["network"] == n["id"] for pn in s["private_net"]):
+        raise APIError(409, "server_not_attached_to_network",
+                       f"server {s['id']} is not attached to network {n['id']}")
+    s["private_net"] = [pn for pn in s["private_net"] if pn["network"] != n["id"]]
+    return w.new_action("detach_from_network", [("server", s["id"]), ("network", n["id"])],
+                        locks=[("server", s["id"])])
+
+
+@_server_action
+def add_to_placement_group(w, s, body):
+    g = w.find("placement_group", body.get("placement_group"), "placement_group")
+    if s.get("placement_group") is not None:
+        raise APIError(409, "server_already_in_placement_group",
+                       f"server {s['id']} is already in placement group {s['placement_group']}")
+    if s["status"] != "off":
+        raise APIError(409, "server_not_stopped",
+                       f"server {s['id']} must be off to be added to a placement group")
+    if len(placement_group_json(w, g)["servers"]) >= 10:
+        raise APIError(422, "placement_error", "a spread placement group holds at most 10 servers")
+    s["placement_group"] = g["id"]
+    return w.new_action("add_to_placement_group", [("server", s["id"]),
+                                                   ("placement_group", g["id"])],
+                        locks=[("server", s["id"])])
+
+
+@_server_action
+def remove_from_placement_group(w, s, body):
+    if s.get("placement_group") is None:
+        raise APIError(409, "server_not_in_placement_group",
+                       f"server {s['id']} is not in a placement group")
+    gid = s["placement_group"]
+    s["placement_group"] = None
+    return w.new_action("remove_from_placement_group", [("server", s["id"]),
+                                                        ("placement_group", gid)],
+                        locks=[("server", s["id"])])
+
+
+change_protection_server = _change_protection("server", ("delete", "rebuild"))
+
+
+# ---------------------------------------------------------------------------------------
+# Volumes
+def volume_json(w, v):
+    return {"id": v["id"], "name": v["name"], "server": v.get("server"),
+            "location": catalog.LOCATION_BY_NAME[v["location"]], "size": v["size"],
+            "linux_device": f"/dev/disk/by-id/scsi-0HC_Volume_{v['id']}",
+            "format": v.get("format"), "protection": v["protection"], "labels": v["labels"],
+            "status": v["status"], "created": v["created"]}
+
+
+def list_volumes(w, req):
+    items = filtered(w, req, w.objs["volume"].values(),
+                     {"status": lambda o, v: o["status"] in v})
+    return paginate(w, req, "volumes", items, lambda o: volume_json(w, o))
+
+
+def get_volume(w, req):
+    return ok({"volume": volume_json(w, w.get("volume", req.params["id"]))})
+
+
+def _size(body) -> int:
+    size = body.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 10 <= size <= 10240:
+        raise invalid({"size": "must be an integer number of GB between 10 and 10240"})
+    return size
+
+
+def create_volume(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"))
+    size = _size(body)
+    labels = w.check_labels(body.get("labels"))
+    fmt = body.get("format")
+    if fmt not in (None, "ext4", "xfs"):
+        raise invalid({"format": "must be 'ext4' or 'xfs'"})
+    server = None
+    if body.get("server") is not None:
+        server = w.get("server", body["server"])
+        w.check_lock("server", server["id"])
+        loc = catalog.DATACENTER_BY_NAME[server["datacenter"]]["location"]["name"]
+        if body.get("location") is not None and _dc_of(w, {"location": body["location"]}) != server["datacenter"]:
+            raise invalid({"location": "must match the server's location"})
+    elif body.get("location") is not None:
+        loc = catalog.DATACENTER_BY_NAME[_dc_of(w, {"location": body["location"]})]["location"]["name"]
+    else:
+        raise invalid({"location": "give a location or a server"})
+    if w.name_taken("volume", name):
+        raise uniqueness("name", f"volume name {name!r} is already used")
+    vid = w.new_id("volume")
+    v = w.put("volume", {"id": vid, "name": name, "server": None, "location": loc,
+                         "size": size, "format": fmt, "protection": {"delete": False},
+                         "labels": labels, "status": "creating", "created": iso(time.time())})
+    spec = w.volume_spec(v)
+    a = w.new_action("create_volume", [("volume", vid)], locks=[("volume", vid)],
+                     on_success=[["volume", vid, {"status": "available"}]],
+                     on_error=[["volume", vid, {"status": "available"}]],
+                     backend_call=(w.backend.create_volume, (spec,)))
+    nxt = []
+    if server:
+        v["server"] = server["id"]
+        nxt.append(w.new_action("attach_volume", [("volume", vid), ("server", server["id"])],
+                                duration=a["_finish_at"] - time.time(),
+                                backend_call=(w.backend.attach_volume,
+                                              (w.volume_spec(v), w.server_spec(server)))))
+    return ok({"volume": volume_json(w, v), "action": _act(w, a),
+               "next_actions": [_act(w, x) for x in nxt]}, 201)
+
+
+update_volume = _update("volume", "volume", volume_json)
+
+
+def delete_volume(w, req):
+    v = w.get("volume", req.params["id"])
+    _check_protection(w, "volume", v)
+    w.check_lock("volume", v["id"])
+    if v.get("server") is not None:
+        raise APIError(422, "resource_in_use", f"volume {v['id']} is attached to server "
+                       f"{v['server']}; detach it first")
+    spec = w.volume_spec(v)
+    w.remove("volume", v["id"])
+    w.new_action("delete_volume", [("volume", v["id"])],
+                 backend_call=(w.backend.delete_volume, (spec,)))
+    return Response(204)
+
+
+def _volume_action(fn):
+    def handler(w, req):
+        v = w.get("volume", req.params["id"])
+        w.check_lock("volume", v["id"])
+        a = fn(w, v, _body(req))
+        w.touch("volume", v["id"])
+        return ok({"action": _act(w, a)}, 201)
+    return handler
+
+
+@_volume_action
+def attach_volume(w, v, body):
+    s = w.get("server", body.get("server"))
+    if v.get("server") is not None:
+        raise APIError(409, "volume_already_attached",
+                       f"volume {v['id']} is already attached to server {v['server']}")
+    if catalog.DATACENTER_BY_NAME[s["datacenter"]]["location"]["name"] != v["location"]:
+        raise invalid({"server": f"server {s['id']} is not in the volume's location {v['location']}"})
+    w.check_lock("server", s["id"])
+    call = (w.backend.attach_volume, (w.volume_spec(v), w.server_spec(s)))
+    return w.new_action("attach_volume", [("volume", v["id"]), ("server", s["id"])],
+                        locks=[("volume", v["id"]), ("server", s["id"])],
+                        on_success=[["volume", v["id"], {"server": s["id"]}]],
+                        backend_call=call)
+
+
+@_volume_action
+def detach_volume(w, v, body):
+    if v.get("server") is None:
+        raise APIError(409, "volume_not_attached", f"volume {v['id']} is not attached")
+    s = w.objs["server"].get(v["server"])
+    if s is not None:
+        w.check_lock("server", s["id"])
+    locks = [("volume", v["id"])] + ([("server", s["id"])] if s else [])
+    call = (w.backend.detach_volume, (w.volume_spec(v), w.server_spec(s))) if s else None
+    return w.new_action("detach_volume", locks, locks=locks,
+                        on_success=[["volume", v["id"], {"server": None}]], backend_call=call)
+
+
+@_volume_action
+def resize_volume(w, v, body):
+    size = _size(body)
+    if size <= v["size"]:
+        raise invalid({"size": f"must be larger than the current size {v['size']} GB "
+                               "(volumes can only grow)"})
+    return w.new_action("resize_volume", [("volume", v["id"])], locks=[("volume", v["id"])],
+                        on_success=[["volume", v["id"], {"size": size}]],
+                        backend_call=(w.backend.resize_volume, (w.volume_spec(v), size)))
+
+
+change_protection_volume = _change_protection("volume")
+
+
+# ---------------------------------------------------------------------------------------
+# Firewalls
+PROTOCOLS = ("tcp", "udp", "icmp", "esp", "gre")
+
+
+def _check_rules(rules) -> list:
+    if not isinstance(rules, list):
+        raise invalid({"rules": "must be a list"})
+    out = []
+    for i, r in enumerate(rules):
+        f = f"rules[{i}]"
+        if not isinstance(r, dict):
+            raise invalid({f: "must be an object"})
+        d, proto = r.get("direction"), r.get("protocol")
+        if d not in ("in", "out"):
+            raise invalid({f"{f}.direction": "must be 'in' or 'out'"})
+        if proto not in PROTOCOLS:
+            raise invalid({f"{f}.protocol": f"must be one of {', '.join(PROTOCOLS)}"})
+        port = r.get("port")
+        if proto in ("tcp", "udp"):
+            import re
+            if not isinstance(port, str) or not re.fullmatch(r"any|\d{1,5}(-\d{1,5})?", port):
+                raise invalid({f"{f}.port": "is required for tcp/udp: a port, a range "
+                                            "'80-85' or 'any'"})
+            nums = [int(x) for x in port.split("-")] if port != "any" else []
+            if any(not 1 <= x <= 65535 for x in nums) or (len(nums) == 2 and nums[0] > nums[1]):
+                raise invalid({f"{f}.port": f"port {port!r} is out of range 1-65535"})
+        elif port is not None:
+            raise invalid({f"{f}.port": f"must be empty for protocol {proto}"})
+        ips_field = "source_ips" if d == "in" else "destination_ips"
+        ips = r.get(ips_field) or []
+        if not ips:
+            raise invalid({f"{f}.{ips_field}": f"is required for direction {d}"})
+        for ip in ips:
+            try:
+                ipaddress.ip_network(ip, strict=False)
+            except (ValueError, TypeError):
+                raise invalid({f"{f}.{ips_field}": f"{ip!r} is not an IP network"})
+        out.append({"direction": d, "protocol": proto, "port": port,
+                    "source_ips": list(r.get("source_ips") or []) if d == "in" else [],
+                    "destination_ips": list(r.get("destination_ips") or []) if d == "out" else [],
+                    "description": r.get("description")})
+    return out
+
+
+def firewall_json(w, f):
+    applied = []
+    for t in f["applied_to"]:
+        if t["type"] == "server":
+            applied.append({"type": "server", "server": {"id": t["server"]["id"]}})
+        else:
+            sel = w.selector(t["label_selector"]["selector"])
+            applied.append({"type": "label_selector",
+                            "label_selector": {"selector": t["label_selector"]["selector"]},
+                            "applied_to_resources": [
+                                {"type": "server", "server": {"id": s["id"]}}
+                                for s in w.objs["server"].values() if sel.matches(s["labels"])]})
+    return {"id": f["id"], "name": f["name"], "labels": f["labels"], "created": f["created"],
+            "rules": f["rules"], "applied_to": applied}
+
+
+def list_firewalls(w, req):
+    items = filtered(w, req, w.objs["firewall"].values())
+    return paginate(w, req, "firewalls", items, lambda o: firewall_json(w, o))
+
+
+def get_firewall(w, req):
+    return ok({"firewall": firewall_json(w, w.get("firewall", req.params["id"]))})
+
+
+def _targets(w, items, field_name) -> list:
+    if not isinstance(items, list):
+        raise invalid({field_name: "must be a list"})
+    out = []
+    for i, t in enumerate(items):
+        if not isinstance(t, dict):
+            raise invalid({f"{field_name}[{i}]": "must be an object"})
+        if t.get("type") == "server":
+            sid = (t.get("server") or {}).get("id")
+            if sid is None or int(sid) not in w.objs["server"]:
+                raise APIError(404, "firewall_resource_not_found",
+                               f"server {sid} of {field_name}[{i}] not found")
+            out.append({"type": "server", "server": {"id": int(sid)}})
+        elif t.get("type") == "label_selector":
+            sel = (t.get("label_selector") or {}).get("selector")
+            w.selector(sel or "", f"{field_name}[{i}].label_selector.selector")
+            out.append({"type": "label_selector", "label_selector": {"selector": sel}})
+        else:
+            raise invalid({f"{field_name}[{i}].type": "must be 'server' or 'label_selector'"})
+    return out
+
+
+def _same_target(a, b) -> bool:
+    if a["type"] != b["type"]:
+        return False
+    if a["type"] == "server":
+        return a["server"]["id"] == b["server"]["id"]
+    return a["label_selector"]["selector"] == b["label_selector"]["selector"]
+
+
+def _target_resources(t):
+    if t["type"] == "server":
+        return [("firewall_target_server", t["server"]["id"])]
+    return []
+
+
+def _fw_actions(w, f, command, targets) -> list:
+    acts = []
+    for t in targets:
+        res = [("firewall", f["id"])]
+        if t["type"] == "server":
+            res.append(("server", t["server"]["id"]))
+        acts.append(_act(w, w.new_action(command, res)))
+    return acts
+
+
+def create_firewall(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"))
+    labels = w.check_labels(body.get("labels"))
+    rules = _check_rules(body.get("rules") or [])
+    targets = _targets(w, body.get("apply_to") or [], "apply_to")
+    if w.name_taken("firewall", name):
+        raise uniqueness("name", f"firewall name {name!r} is already used")
+    f = w.put("firewall", {"id": w.new_id("firewall"), "name": name, "labels": labels,
+                           "created": iso(time.time()), "rules": rules, "applied_to": targets})
+    return ok({"firewall": firewall_json(w, f),
+               "actions": _fw_actions(w, f, "apply_firewall", targets)}, 201)
+
+
+update_firewall = _update("firewall", "firewall", firewall_json)
+
+
+def delete_firewall(w, req):
+    f = w.get("firewall", req.params["id"])
+    if f["applied_to"]:
+        raise APIError(422, "resource_in_use", f"firewall {f['id']} is still applied; remove "
+                       "it from its resources first")
+    w.remove("firewall", f["id"])
+    return Response(204)
+
+
+def set_rules(w, req):
+    f = w.get("firewall", req.params["id"])
+    f["rules"] = _check_rules(_body(req).get("rules", []))
+    w.touch("firewall", f["id"])
+    acts = [_act(w, w.new_action("set_firewall_rules", [("firewall", f["id"])]))]
+    acts += _fw_actions(w, f, "apply_firewall",
+                        [t for t in f["applied_to"] if t["type"] == "server"])
+    return ok({"actions": acts}, 201)
+
+
+def apply_to_resources(w, req):
+    f = w.get("firewall", req.params["id"])
+    targets = _targets(w, _body(req).get("apply_to"), "apply_to")
+    for t in targets:
+        if any(_same_target(t, x) for x in f["applied_to"]):
+            raise APIError(409, "firewall_already_applied",
+                           f"firewall {f['id']} is already applied to {t}")
+    f["applied_to"].extend(targets)
+    w.touch("firewall", f["id"])
+    return ok({"actions": _fw_actions(w, f, "apply_firewall", targets)}, 201)
+
+
+def remove_from_resources(w, req):
+    f = w.get("firewall", req.params["id"])
+    targets = _targets(w, _body(req).get("remove_from"), "remove_from")
+    for t in targets:
+        if not any(_same_target(t, x) for x in f["applied_to"]):
+            raise APIError(409, "firewall_already_removed",
+                           f"firewall {f['id']} is not applied to {t}")
+    f["applied_to"] = [x for x in f["applied_to"] if not any(_same_target(t, x) for t in targets)]
+    w.touch("firewall", f["id"])
+    return ok({"actions": _fw_actions(w, f, "remove_firewall", targets)}, 201)
+
+
+# ---------------------------------------------------------------------------------------
+# Networks
+def _net(value, field_name):
+    try:
+        n = ipaddress.ip_network(value)
+    except (ValueError, TypeError):
+        raise invalid({field_name: f"{value!r} is not an IP network in CIDR notation"})
+    if n.version != 4 or not n.is_private:
+        raise invalid({field_name: f"{value} must be a private IPv4 network (RFC 1918)"})
+    return n
+
+
+def _check_subnet(n: dict, sub, field_name: str) -> dict:
+    if not isinstance(sub, dict):
+        raise invalid({field_name: "must be an object"})
+    stype = sub.get("type")
+    if stype not in ("cloud", "server", "vswitch"):
+        raise invalid({f"{field_name}.type": "must be cloud, server or vswitch"})
+    zone = sub.get("network_zone")
+    zones = {l["network_zone"] for l in catalog.LOCATIONS}
+    if zone not in zones:
+        raise invalid({f"{field_name}.network_zone": f"must be one of {', '.join(sorted(zones))}"})
+    whole = ipaddress.ip_network(n["ip_range"])
+    if sub.get("ip_range") is None:
+        taken = [ipaddress.ip_network(s["ip_range"]) for s in n["subnets"]]
+        rng = next((c for c in whole.subnets(new_prefix=max(whole.prefixlen, 24))
+                    if not any(c.overlaps(t) for t in taken)), None)
+        if rng is None:
+            raise APIError(422, "ip_range_exhausted", f"network {n['id']} has no free /24 left")
+    else:
+        rng = _net(sub["ip_range"], f"{field_name}.ip_range")
+        if not rng.subnet_of(whole):
+            raise invalid({f"{field_name}.ip_range": f"{rng} is not inside the network's {whole}"})
+        if any(rng.overlaps(ipaddress.ip_network(s["ip_range"])) for s in n["subnets"]):
+            raise APIError(409, "overlapping_ip_range", f"subnet {rng} overlaps an existing subnet")
+    return {"type": stype, "ip_range": str(rng), "network_zone": zone,
+            "gateway": str(whole.network_address + 1),
+            "vswitch_id": sub.get("vswitch_id") if stype == "vswitch" else None}
+
+
+def _check_route(n: dict, route, field_name: str) -> dict:
+    if not isinstance(route, dict):
+        raise invalid({field_name: "must be an object"})
+    dest = route.get("destination")
+    try:
+        dn = ipaddress.ip_network(dest)
+        gw = ipaddress.ip_address(route.get("gateway"))
+    except (ValueError, TypeError):
+        raise invalid({field_name: "needs destination (CIDR) and gateway (IP)"})
+    if gw not in ipaddress.ip_network(n["ip_range"]):
+        raise invalid({f"{field_name}.gateway": f"{gw} must be inside {n['ip_range']}"})
+    return {"destination": str(dn), "gateway": str(gw)}
+
+
+def network_json(w, n):
+    return {"id": n["id"], "name": n["name"], "ip_range": n["ip_range"],
+            "subnets": n["subnets"], "routes": n["routes"],
+            "servers": [s["id"] for s in w.objs["server"].values()
+                        if any(pn["network"] == n["id"] for pn in s["private_net"])],
+            "load_balancers": [], "protection": n["protection"], "labels": n["labels"],
+            "created": n["created"], "expose_routes_to_vswitch": n["expose_routes_to_vswitch"]}
+
+
+def list_networks(w, req):
+    return paginate(w, req, "networks", filtered(w, req, w.objs["network"].values()),
+                    lambda o: network_json(w, o))
+
+
+def get_network(w, req):
+    return ok({"network": network_json(w, w.get("network", req.params["id"]))})
+
+
+def create_network(w, req):
+    body = _body(req)
+    name = w.check_name(body.get("name"))
+    rng = _net(body.get("ip_range"), "ip_range")
+    labels = w.check_labels(body.get("labels"))
+    if w.name_taken("network", name):
+        raise uniqueness("name", f"network name {name!r} is already used")
+    n = {"id": 0, "name": name, "ip_range": str(rng), "subnets": [], "routes": [],
+         "protection": {"delete": False}, "labels": labels, "created": iso(time.time()),
+         "expose_routes_to_vswitch": bool(body.get("expose_routes_to_vswitch", False))}
+    for i, sub in enumerate(body.get("subnets") or []):
+        n["subnets"].append(_check_subnet(n, sub, f"subnets[{i}]"))
+    for i, r in enumerate(body.get("routes") or []):
+        n["routes"].append(_check_route(n, r, f"routes[{i}]"))
+    n["id"] = w.new_id("network")
+    w.put("network", n)
+    return ok({"network": network_json(w, n)}, 201)
+
+
+def _network_extra(w, n, body):
+    if "expose_routes_to_vswitch" in body:
+        n["expose_routes_to_vswitch"] = _bool(body, "expose_routes_to_vswitch")
+
+
+update_network = _update("network", "network", network_json, _network_extra)
+
+
+def delete_network(w, req):
+    n = w.get("network", req.params["id"])
+    _check_protection(w, "network", n)
+    if network_json(w, n)["servers"]:
+        raise APIError(422, "resource_in_use", f"network {n['id']} still has servers attached")
+    w.remove("network", n["id"])
+    return Response(204)
+
+
+def _network_action(command: str, fn: Callable):
+    def handler(w, req):
+        n = w.get("network", req.params["id"])
+        fn(w, n, _body(req))
+        w.touch("network", n["id"])
+        return ok({"action": _act(w, w.new_action(command, [("network", n["id"])]))}, 201)
+    return handler
+
+
+def _add_subnet(w, n, body):
+    n["subnets"].append(_check_subnet(n, body, "subnet"))
+
+
+def _delete_subnet(w, n, body):
+    rng = body.get("ip_range")
+    if not any(s["ip_range"] == rng for s in n["subnets"]):
+        raise invalid({"ip_range": f"network {n['id']} has no subnet {rng!r}"})
+    net = ipaddress.ip_network(rng)
+    for s in w.objs["server"].values():
+        for pn in s["private_net"]:
+            if pn["network"] == n["id"] and ipaddress.ip_address(pn["ip"]) in net:
+                raise APIError(422, "resource_in_use", f"subnet {rng} still has server {s['id']}")
+    n["subnets"] = [s for s in n["subnets"] if s["ip_range"] != rng]
+
+
+def _add_route(w, n, body):
+    r = _check_route(n, body, "route")
+    if r in n["routes"]:
+        raise APIError(409, "route_already_exists", f"route {r} already exists")
+    n["routes"].append(r)
+
+
+def _delete_route(w, n, body):
+    r = _check_route(n, body, "route")
+    if r not in n["routes"]:
+        raise invalid({"destination": f"network {n['id']} has no route {r}"})
+    n["routes"].remove(r)
+
+
+def _change_ip_range(w, n, body):
+    rng = _net(body.get("ip_range"), "ip_range")
+    old = ipaddress.ip_network(n["ip_range"])
+    if not old.subnet_of(rng):
+        raise invalid({"ip_range": f"the new range must contain the old one ({old})"})
+    n["ip_range"] = str(rng)
+
+
+add_subnet = _network_action("add_subnet", _add_subnet)
+delete_subnet = _network_action("delete_subnet", _delete_subnet)
+add_route = _network_action("add_route", _add_route)
+delete_route = _network_action("delete_route", _delete_route)
+change_ip_range = _network_action("change_ip_range", _change_ip_range)
+change_protection_network = _change_protection("network")
+change_protection_primary_ip = _change_protection("primary_ip")
+
+
+# ---------------------------------------------------------------------------------------
+# The route table: (method, path template, handler).  Templates are those of the public
+# API; {id} and {action_id} are integers.
+def _resource_routes(plural: str, kind: str, list_, get_, create_=None, update_=None,
+                     delete_=None, actions: Optional[dict] = None):
+    routes = [("GET", f"/{plural}", list_), ("GET", f"/{plural}/{{id}}", get_)]
+    if create_:
+        routes.append(("POST", f"/{plural}", create_))
+    if update_:
+        routes.append(("PUT", f"/{plural}/{{id}}", update_))
+    if delete_:
+        routes.append(("DELETE", f"/{plural}/{{id}}", delete_))
+    if actions is not None:
+        la, ga = _resource_actions(kind)
+        routes += [("GET", f"/{plural}/actions", la),
+                   ("GET", f"/{plural}/actions/{{action_id}}", ga),
+                   ("GET", f"/{plural}/{{id}}/actions", la),
+                   ("GET", f"/{plural}/{{id}}/actions/{{action_id}}", ga)]
+        for name, fn in actions.items():
+            routes.append(("POST", f"/{plural}/{{id}}/actions/{name}", fn))
+    return routes
+
+
+ROUTES = (
+    [("GET", "/actions", list_actions), ("GET", "/actions/{id}", get_action)]
+    + _resource_routes("servers", "server", list_servers, get_server, create_server,
+                       update_server, delete_server, {
+                           "poweron": poweron, "poweroff": poweroff, "shutdown": shutdown,
+                           "reboot": reboot, "reset": reset, "rebuild": rebuild,
+                           "enable_rescue": enable_rescue, "disable_rescue": disable_rescue,
+                           "change_type": change_type, "attach_to_network": attach_to_network,
+                           "detach_from_network": detach_from_network,
+                           "add_to_placement_group": add_to_placement_group,
+                           "remove_from_placement_group": remove_from_placement_group,
+                           "change_protection": change_protection_server,
+                           "enable_backup": enable_backup, "disable_backup": disable_backup})
+    + _resource_routes("ssh_keys", "ssh_key", list_ssh_keys, get_ssh_key, create_ssh_key,
+                       update_ssh_key, delete_ssh_key)
+    + _resource_routes("firewalls", "firewall", list_firewalls, get_firewall, create_firewall,
+                       update_firewall, delete_firewall, {
+                           "set_rules": set_rules, "apply_to_resources": apply_to_resources,
+                           "remove_from_resources": remove_from_resources})
+    + _resource_routes("networks", "network", list_networks, get_network, create_network,
+                       update_network, delete_network, {
+                           "add_subnet": add_subnet, "delete_subnet": delete_subnet,
+                           "add_route": add_route, "delete_route": delete_route,
+                           "change_ip_range": change_ip_range,
+                           "change_protection": change_protection_network})
+    + _resource_routes("volumes", "volume", list_volumes, get_volume, create_volume,
+                       update_volume, delete_volume, {
+                           "attach": attach_volume, "detach": detach_volume,
+                           "resize": resize_volume, "change_protection": change_protection_volume})
+    + _resource_routes("placement_groups", "placement_group", list_placement_groups,
+                       get_placement_group, create_placement_group, update_placement_group,
+                       delete_placement_group)
+    + _resource_routes("primary_ips", "primary_ip", list_primary_ips, get_primary_ip,
+                       create_primary_ip, update_primary_ip, delete_primary_ip, {
+                           "assign": assign_primary_ip, "unassign": unassign_primary_ip,
+                           "change_dns_ptr": change_dns_ptr_primary_ip,
+                           "change_protection": change_protection_primary_ip})
+    + _resource_routes("server_types", "server_type", list_server_types, get_server_type)
+    + _resource_routes("locations", "location", list_locations, get_location)
+    + _resource_routes("datacenters", "datacenter", list_datacenters, get_datacenter)
+    + _resource_routes("images", "image", list_images, get_image)
+)

@@ -1,0 +1,124 @@
+"""Read-only catalogs of the emulated Hetzner Cloud: locations, datacenters, server types
+and images, with realistic entries (ids and figures modelled on the public API)."""
+from __future__ import annotations
+
+CREATED = "2016-01-30T23:50:00+00:00"
+
+# id, name, description, country, city, latitude, longitude, network_zone, datacenter
+_LOCATIONS = [
+    (1, "fsn1", "Falkenstein DC Park 1", "DE", "Falkenstein", 50.47612, 12.370071, "eu-central", "fsn1-dc14", 4),
+    (2, "nbg1", "Nuremberg DC Park 1", "DE", "Nuremberg", 49.452102, 11.076665, "eu-central", "nbg1-dc3", 2),
+    (3, "hel1", "Helsinki DC Park 1", "FI", "Helsinki", 60.169855, 24.938379, "eu-central", "hel1-dc2", 3),
+    (4, "ash", "Ashburn, VA", "US", "Ashburn, VA", 39.045821, -77.487073, "us-east", "ash-dc1", 5),
+    (5, "hil", "Hillsboro, OR", "US", "Hillsboro, OR", 45.54222, -122.951924, "us-west", "hil-dc1", 6),
+    (6, "sin", "Singapore", "SG", "Singapore", 1.283333, 103.833333, "ap-southeast", "sin-dc1", 7),
+]
+
+LOCATIONS = [
+    {"id": i, "name": n, "description": d, "country": c, "city": city, "latitude": lat,
+     "longitude": lon, "network_zone": zone}
+    for (i, n, d, c, city, lat, lon, zone, _dc, _dcid) in _LOCATIONS
+]
+LOCATION_BY_NAME = {loc["name"]: loc for loc in LOCATIONS}
+
+EU = ("fsn1", "nbg1", "hel1")
+ALL = tuple(loc["name"] for loc in LOCATIONS)
+
+# id, name, description, cores, memory GB, disk GB, cpu_type, architecture, category,
+# monthly net EUR, locations
+_TYPES = [
+    (104, "cx22", "CX22", 2, 4.0, 40, "shared", "x86", "cost_optimized", 3.79, EU),
+    (105, "cx32", "CX32", 4, 8.0, 80, "shared", "x86", "cost_optimized", 6.80, EU),
+    (106, "cx42", "CX42", 8, 16.0, 160, "shared", "x86", "cost_optimized", 16.40, EU),
+    (107, "cx52", "CX52", 16, 32.0, 320, "shared", "x86", "cost_optimized", 32.40, EU),
+    (22, "cpx11", "CPX 11", 2, 2.0, 40, "shared", "x86", "regular_purpose", 4.35, ALL),
+    (23, "cpx21", "CPX 21", 3, 4.0, 80, "shared", "x86", "regular_purpose", 7.55, ALL),
+    (24, "cpx31", "CPX 31", 4, 8.0, 160, "shared", "x86", "regular_purpose", 13.60, ALL),
+    (25, "cpx41", "CPX 41", 8, 16.0, 240, "shared", "x86", "regular_purpose", 25.20, ALL),
+    (26, "cpx51", "CPX 51", 16, 32.0, 360, "shared", "x86", "regular_purpose", 54.90, ALL),
+    (96, "ccx13", "CCX13 Dedicated CPU", 2, 8.0, 80, "dedicated", "x86", "general_purpose", 12.49, ALL),
+    (97, "ccx23", "CCX23 Dedicated CPU", 4, 16.0, 160, "dedicated", "x86", "general_purpose", 24.49, ALL),
+    (98, "ccx33", "CCX33 Dedicated CPU", 8, 32.0, 240, "dedicated", "x86", "general_purpose", 48.49, ALL),
+    (99, "ccx43", "CCX43 Dedicated CPU", 16, 64.0, 360, "dedicated", "x86", "general_purpose", 96.49, ALL),
+    (45, "cax11", "CAX11", 2, 4.0, 40, "shared", "arm", "cost_optimized", 3.79, EU),
+    (93, "cax21", "CAX21", 4, 8.0, 80, "shared", "arm", "cost_optimized", 6.49, EU),
+    (94, "cax31", "CAX31", 8, 16.0, 160, "shared", "arm", "cost_optimized", 12.49, EU),
+    (95, "cax41", "CAX41", 16, 32.0, 320, "shared", "arm", "cost_optimized", 24.49, EU),
+]
+
+
+def _price(net: float) -> dict:
+    gross = round(net * 1.19, 4)
+    return {"net": f"{net:.4f}", "gross": f"{gross:.4f}"}
+
+
+def _server_type(t) -> dict:
+    (i, n, d, cores, mem, disk, cpu, arch, cat, monthly, locs) = t
+    traffic = 20 * 1024 ** 4 if n.startswith(("cx", "cax")) else 1 * 1024 ** 4 * (2 if cores < 4 else 3)
+    return {
+        "id": i, "name": n, "description": d, "category": cat, "cores": cores,
+        "memory": mem, "disk": disk, "deprecated": False, "deprecation": None,
+        "storage_type": "local", "cpu_type": cpu, "architecture": arch,
+        "included_traffic": traffic,
+        "prices": [
+            {"location": loc, "price_hourly": _price(round(monthly / 730, 4)),
+             "price_monthly": _price(monthly), "included_traffic": traffic,
+             "price_per_tb_traffic": _price(1.0)}
+            for loc in locs
+        ],
+        "locations": [
+            {"id": LOCATION_BY_NAME[loc]["id"], "name": loc, "deprecation": None,
+             "available": True, "recommended": True}
+            for loc in locs
+        ],
+    }
+
+
+SERVER_TYPES = [_server_type(t) for t in _TYPES]
+SERVER_TYPE_BY_NAME = {st["name"]: st for st in SERVER_TYPES}
+SERVER_TYPE_BY_ID = {st["id"]: st for st in SERVER_TYPES}
+
+
+def _datacenter(row) -> dict:
+    (lid, lname, *_rest, dcname, dcid) = row
+    here = [st["id"] for st in SERVER_TYPES if lname in [p["location"] for p in st["prices"]]]
+    return {
+        "id": dcid, "name": dcname,
+        "description": f"{LOCATION_BY_NAME[lname]['city']} DC {dcname.split('-dc')[1]}",
+        "location": LOCATION_BY_NAME[lname],
+        "server_types": {"supported": here, "available": here, "available_for_migration": here},
+    }
+
+
+DATACENTERS = sorted((_datacenter(r) for r in _LOCATIONS), key=lambda d: d["id"])
+DATACENTER_BY_NAME = {dc["name"]: dc for dc in DATACENTERS}
+DATACENTER_BY_LOCATION = {dc["location"]["name"]: dc for dc in DATACENTERS}
+
+# id (x86), id (arm), name, description, os_flavor, os_version
+_IMAGES = [
+    (114690387, 114690389, "debian-12", "Debian 12", "debian", "12"),
+    (310557660, 310557661, "debian-13", "Debian 13", "debian", "13"),
+    (161547269, 161547270, "ubuntu-24.04", "Ubuntu 24.04", "ubuntu", "24.04"),
+    (67794396, 103908070, "ubuntu-22.04", "Ubuntu 22.04", "ubuntu", "22.04"),
+    (76766499, 103908793, "rocky-9", "Rocky Linux 9", "rocky", "9"),
+    (224466350, 224466351, "fedora-42", "Fedora 42", "fedora", "42"),
+]
+
+
+def _image(iid: int, name: str, desc: str, flavor: str, version: str, arch: str) -> dict:
+    return {
+        "id": iid, "type": "system", "status": "available", "name": name,
+        "description": desc, "image_size": None, "disk_size": 5, "created": CREATED,
+        "created_from": None, "bound_to": None, "os_flavor": flavor,
+        "os_version": version, "rapid_deploy": True, "protection": {"delete": False},
+        "deprecated": None, "deprecation": None, "deleted": None, "labels": {},
+        "architecture": arch,
+    }
+
+
+IMAGES = sorted(
+    [_image(x, n, d, f, v, "x86") for (x, _a, n, d, f, v) in _IMAGES]
+    + [_image(a, n, d, f, v, "arm") for (_x, a, n, d, f, v) in _IMAGES],
+    key=lambda i: i["id"],
+)
+IMAGE_BY_ID = {img["id"]: img for img in IMAGES}

@@ -1,0 +1,188 @@
+"""``hcloud-lab``: run and inspect the Hetzner Cloud API emulator.
+
+    hcloud-lab serve --state-dir DIR --port PORT --token TOKEN [--backend api|qemu] ...
+    hcloud-lab status --state-dir DIR
+
+Subcommands are registered by functions ``register(subparsers)``; the VM images module
+(``lab.images.cli``) adds its own when present.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+INFO_FILE = "lab.json"
+
+
+def _kv(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    return k, v
+
+
+def _parse_fault_actions(items) -> dict:
+    out = {}
+    for item in items or []:
+        cmd, _, p = item.partition("=")
+        out[cmd] = float(p) if p else 1.0
+    return out
+
+
+def register_serve(sub) -> None:
+    p = sub.add_parser("serve", help="serve the emulated API on 127.0.0.1:PORT/v1")
+    p.add_argument("--state-dir", required=True, type=Path,
+                   help="directory for lab.sqlite, lab.json and backend files")
+    p.add_argument("--port", type=int, default=8480, help="TCP port on 127.0.0.1 (0: any free)")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (127.x.y.z)")
+    p.add_argument("--token", action="append", required=True,
+                   help="accepted bearer token (repeatable)")
+    p.add_argument("--backend", default="api", help="server backend: api (default) or qemu")
+    p.add_argument("--backend-opt", action="append", type=_kv, default=[], metavar="KEY=VALUE",
+                   help="backend-specific option (repeatable)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="factor applied to nominal action durations (0.01 = 100x faster)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to each /v1 answer")
+    p.add_argument("--rate-limit", type=int, default=3600, help="token bucket size per token")
+    p.add_argument("--rate-refill", type=float, default=1.0, help="bucket refill per second")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="fraction of /v1 answers replaced by 500/502/503/504/timeout")
+    p.add_argument("--fault-kinds", default="500,502,503,504,timeout",
+                   help="comma list of fault kinds to draw from")
+    p.add_argument("--fault-timeout", type=float, default=5.0,
+                   help="seconds a 'timeout' fault holds the connection before closing it")
+    p.add_argument("--fault-action", action="append", metavar="COMMAND[=P]",
+                   help="make actions COMMAND (or '*') end in error with probability P (1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fault decisions")
+    p.add_argument("--ipv4-base", default="127.0.0.2",
+                   help="first public IPv4 handed out (inside 127.0.0.0/8)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from .backends import get_backend
+    from .server import Lab, serve
+    from .world import LabConfig, World
+
+    if not args.host.startswith("127."):
+        print(f"hcloud-lab: refusing to bind {args.host}: the lab serves loopback only",
+              file=sys.stderr)
+        return 2
+    state = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    kinds = []
+    for k in args.fault_kinds.split(","):
+        k = k.strip()
+        if k:
+            kinds.append(k if k == "timeout" else int(k))
+    cfg = LabConfig(time_scale=args.time_scale, latency=args.latency,
+                    rate_limit=args.rate_limit, rate_refill=args.rate_refill,
+                    fault_rate=args.fault_rate, fault_kinds=kinds,
+                    fault_timeout=args.fault_timeout,
+                    fault_actions=_parse_fault_actions(args.fault_action), seed=args.seed)
+    try:
+        backend = get_backend(args.backend, state, **dict(args.backend_opt))
+    except ValueError as exc:
+        print(f"hcloud-lab: {exc}", file=sys.stderr)
+        return 2
+    world = World(state, backend, cfg, ipv4_base=args.ipv4_base)
+    lab = Lab(world, args.token)
+    try:
+        httpd = serve(lab, args.host, args.port)
+    except OSError as exc:
+        print(f"hcloud-lab: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        world.close()
+        backend.close()
+        return 1
+    port = httpd.server_address[1]
+    endpoint = f"http://{args.host}:{port}/v1"
+    world.resume_backend()
+    info = {"pid": os.getpid(), "endpoint": endpoint, "port": port, "host": args.host,
+            "backend": args.backend, "state_dir": str(state)}
+    (state / INFO_FILE).write_text(json.dumps(info) + "\n")
+
+    def stop(signum, frame):
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"endpoint {endpoint}", flush=True)
+    print(f"state {state} backend {args.backend} pid {os.getpid()}", flush=True)
+    try:
+        httpd.serve_forever(poll_interval=0.2)
+    finally:
+        httpd.server_close()
+        try:
+            backend.close()
+        finally:
+            world.close()
+            try:
+                (state / INFO_FILE).unlink()
+            except FileNotFoundError:
+                pass
+    print("hcloud-lab: stopped", flush=True)
+    return 0
+
+
+def register_status(sub) -> None:
+    p = sub.add_parser("status", help="show the servers of a running lab")
+    p.add_argument("--state-dir", required=True, type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+
+
+def cmd_status(args) -> int:
+    info_path = args.state_dir / INFO_FILE
+    if not info_path.exists():
+        print(f"no lab running for {args.state_dir} ({info_path} missing)", file=sys.stderr)
+        return 1
+    info = json.loads(info_path.read_text())
+    base = info["endpoint"].rsplit("/v1", 1)[0]
+    try:
+        with urllib.request.urlopen(f"{base}/__lab/servers", timeout=10) as r:
+            servers = json.load(r)["servers"]
+        with urllib.request.urlopen(f"{base}/__lab/stats", timeout=10) as r:
+            stats = json.load(r)
+    except OSError as exc:
+        print(f"lab at {base} (pid {info['pid']}) does not answer: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"lab": info, "servers": servers, "stats": stats}, indent=2))
+        return 0
+    print(f"endpoint {info['endpoint']}  backend {info['backend']}  pid {info['pid']}  "
+          f"requests {stats['total']}  429s {stats['rate_limited']}")
+    print(f"{'ID':>8}  {'NAME':<24} {'STATUS':<13} {'IPV4':<15} {'RESCUE':<7} {'BOOTED':<7} INFO")
+    for s in servers:
+        extra = " ".join(f"{k}={v}" for k, v in (s.get("backend") or {}).items()
+                         if k != "backend")
+        print(f"{s['id']:>8}  {s['name']:<24} {s['status']:<13} {s['ipv4']:<15} "
+              f"{'yes' if s['rescue_enabled'] else 'no':<7} {str(s.get('booted') or '-'):<7} {extra}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hcloud-lab", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    register_serve(sub)
+    register_status(sub)
+    try:  # the VM engineer's image commands, when that module exists
+        from .images import cli as images_cli  # type: ignore
+    except ImportError:
+        images_cli = None
+    if images_cli is not None and hasattr(images_cli, "register"):
+        images_cli.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""HTTP front of the emulator: routing, bearer auth, per-token rate limiting, fault
+injection, latency, request statistics and the out-of-band ``/__lab`` endpoints.
+
+Plain standard library: ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+from urllib.parse import parse_qs, urlsplit
+
+from . import api
+from .errors import APIError
+from .world import LabConfig, World
+
+API_PREFIX = "/v1"
+
+
+class Router:
+    """Matches ``(method, path)`` against the route table's templates."""
+
+    def __init__(self, routes):
+        self.static: dict[tuple, tuple] = {}
+        self.dynamic: dict[tuple, list] = {}
+        self.paths: dict[str, set] = {}
+        for method, template, handler in routes:
+            segs = template.strip("/").split("/")
+            full = API_PREFIX + template
+            self.paths.setdefault(full, set()).add(method)
+            if any(s.startswith("{") for s in segs):
+                self.dynamic.setdefault((method, len(segs)), []).append((segs, handler, full))
+            else:
+                self.static[(method, tuple(segs))] = (handler, {}, full)
+
+    def match(self, method: str, path: str):
+        segs = path.strip("/").split("/")
+        hit = self.static.get((method, tuple(segs)))
+        if hit:
+            return hit
+        for tsegs, handler, full in self.dynamic.get((method, len(segs)), ()):
+            params = {}
+            for t, s in zip(tsegs, segs):
+                if t.startswith("{"):
+                    if not s:
+                        break
+                    params[t[1:-1]] = s
+                elif t != s:
+                    break
+            else:
+                # a literal route (e.g. /servers/actions) wins over /servers/{id}
+                return handler, params, full
+        return None, None, None
+
+
+class RateLimiter:
+    """Token bucket per token: ``limit`` capacity, ``refill`` tokens per second."""
+
+    def __init__(self, cfg: LabConfig):
+        self.cfg = cfg
+        self.buckets: dict[str, list] = {}
+        self.lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.buckets.clear()
+
+    def take(self, token: str) -> tuple[bool, int, int, int]:
+        """-> (allowed, limit, remaining, reset unix time)."""
+        limit, refill = int(self.cfg.rate_limit), float(self.cfg.rate_refill)
+        now = time.time()
+        with self.lock:
+            b = self.buckets.get(token)
+            if b is None:
+                b = self.buckets[token] = [float(limit), now]
+            level = min(float(limit), b[0] + (now - b[1]) * refill)
+            allowed = level >= 1.0
+            if allowed:
+                level -= 1.0
+            b[0], b[1] = level, now
+        missing = limit - level
+        reset = int(now + (missing / refill if refill > 0 else 0) + 0.999)
+        return allowed, limit, int(level), reset
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with getattr(self, "lock", threading.Lock()):
+            self.requests: Counter = Counter()
+            self.statuses: Counter = Counter()
+            self.total = 0
+            self.rate_limited = 0
+            self.faults = 0
+            self.started = time.time()
+
+    def count(self, key: str) -> None:
+        with self.lock:
+            self.requests[key] += 1
+            self.total += 1
+
+    def answered(self, status: int, fault: bool = False) -> None:
+        with self.lock:
+            self.statuses[str(status)] += 1
+            if status == 429:
+                self.rate_limited += 1
+            if fault:
+                self.faults += 1
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {"total": self.total, "requests": dict(self.requests),
+                    "statuses": dict(self.statuses), "rate_limited": self.rate_limited,
+                    "faults": self.faults, "since": self.started}
+
+
+FAULT_CODES = {500: ("server_error", "internal server error (fault injected by the lab)"),
+               502: ("bad_gateway", "bad gateway (fault injected by the lab)"),
+               503: ("unavailable", "service unavailable (fault injected by the lab)"),
+               504: ("timeout", "gateway timeout (fault injected by the lab)")}
+
+
+class Lab:
+    """Everything one emulator process serves: world, router, limiter, stats, tokens."""
+
+    def __init__(self, world: World, tokens: list[str]):
+        self.world = world
+        self.config = world.config
+        self.tokens = set(tokens)
+        self.router = Router(api.ROUTES)
+        self.limiter = RateLimiter(self.config)
+        self.stats = Stats()
+
+    def configure(self, changes: dict) -> dict:
+        cfg = self.config
+        known = set(cfg.__dataclass_fields__)
+        unknown = set(changes) - known
+        if unknown:
+            raise APIError(400, "invalid_input", f"unknown config keys: {', '.join(sorted(unknown))}; "
+                           f"known: {', '.join(sorted(known))}")
+        for k, v in changes.items():
+            setattr(cfg, k, v)
+        if {"seed", "fault_rate", "fault_kinds", "fault_actions"} & set(changes):
+            self.world.faults.reseed(cfg)
+        if {"rate_limit", "rate_refill"} & set(changes):
+            self.limiter.reset()
+        return cfg.to_dict()
+
+
+def make_handler(lab: Lab):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "hcloud-lab"
+        sys_version = ""
+
+        def log_message(self, fmt, *args):  # quiet; stats are the log
+            pass
+
+        # -- plumbing ---------------------------------------------------------------
+        def _send(self, status: int, body, headers: Optional[dict] = None) -> None:
+            if body is None:
+                data = b""
+            elif isinstance(body, (bytes, bytearray)):
+                data = bytes(body)
+            else:
+                data = json.dumps(body).encode()
+            self.send_response(status)
+            if data or status != 204:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            if data and self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _read_body(self) -> bytes:
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n > 0 else b""
+
+        def do_GET(self):
+            self._dispatch()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+        def _dispatch(self):
+            url = urlsplit(self.path)
+            try:
+                if url.path.startswith("/__lab"):
+                    self._lab(url)
+                else:
+                    self._api(url)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        # -- /v1 ------------------------------------------------------------------------
+        def _api(self, url):
+            raw = self._read_body()
+            path = url.path
+            handler, params, template = (None, None, None)
+            if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+                handler, params, template = lab.router.match(self.command, path[len(API_PREFIX):])
+            lab.stats.count(f"{self.command} {template or '<unmatched>'}")
+            headers = {"X-Correlation-Id": uuid.uuid4().hex[:16]}
+            auth = self.headers.get("Authorization", "")
+            token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+            allowed, limit, remaining, reset = lab.limiter.take(token or "<none>")
+            headers.update({"RateLimit-Limit": limit, "RateLimit-Remaining": remaining,
+                            "RateLimit-Reset": reset})
+            if token not in lab.tokens:
+                return self._error(APIError(401, "unauthorized", "unable to authenticate: "
+                                            "wrong or missing bearer token"), headers)
+            if not allowed:
+                return self._error(APIError(429, "rate_limit_exceeded", "limit of "
+                                            f"{limit} requests per token exceeded; retry after "
+                                            "RateLimit-Reset"), headers)
+            fault = lab.world.faults.request_fault()
+            if fault == "timeout":
+                lab.stats.answered(0, fault=True)
+                time.sleep(float(lab.config.fault_timeout))
+                self.close_connection = True
+                return
+            if fault is not None:
+                code, msg = FAULT_CODES.get(int(fault), ("server_error", "fault injected by the lab"))
+                return self._error(APIError(int(fault), code, msg), headers, fault=True)
+            if lab.config.latency > 0:
+                time.sleep(float(lab.config.latency))
+            if handler is None:
+                methods = lab.router.paths.get(path)
+                msg = (f"method {self.command} is not allowed on {path}" if methods
+                       else f"no such API route: {self.command} {path}")
+                return self._error(APIError(404, "not_found", msg), headers)
+            body = None
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError as exc:
+                    return self._error(APIError(400, "json_error", f"invalid JSON in the request "
+                                                f"body: {exc}"), headers)
+            req = api.Request(self.command, path, parse_qs(url.query, keep_blank_values=True),
+                              body, params)
+            w = lab.world
+            try:
+                with w.lock:
+                    w.settle()
+                    try:
+                        resp = handler(w, req)
+                    finally:
+                        w.commit()
+            except APIError as err:
+                return self._error(err, headers)
+            except Exception as exc:  # noqa: BLE001 - a bug; answer like the API would
+                import traceback
+                traceback.print_exc()
+                return self._error(APIError(500, "server_error", f"internal error: {exc}"), headers)
+            headers.update(resp.headers)
+            lab.stats.answered(resp.status)
+            self._send(resp.status, resp.body, headers)
+
+        def _error(self, err: APIError, headers: dict, fault: bool = False):
+            lab.stats.answered(err.status, fault=fault)
+            self._send(err.status, err.payload(), headers)
+
+        # -- /__lab ----------------------------------------------------------------------
+        def _lab(self, url):
+            raw = self._read_body()
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError as exc:
+                return self._send(400, {"error": {"code": "json_error", "message": str(exc)}})
+            route = (self.command, url.path.rstrip("/"))
+            w = lab.world
+            try:
+                if route == ("GET", "/__lab/health"):
+                    return self._send(200, {"ok": True})
+                if route == ("GET", "/__lab/stats"):
+                    snap = lab.stats.snapshot()
+                    with w.lock:
+                        snap["world"] = {k: len(v) for k, v in w.objs.items()}
+                    snap["config"] = lab.config.to_dict()
+                    snap["backend"] = w.backend.info()
+                    return self._send(200, snap)
+                if route == ("POST", "/__lab/reset"):
+                    if body.get("world"):
+                        w.wipe()
+                    if body.get("stats", True):
+                        lab.stats.reset()
+                    lab.limiter.reset()
+                    w.faults.reseed(lab.config)
+                    return self._send(200, {"ok": True})
+                if route == ("GET", "/__lab/config"):
+                    return self._send(200, lab.config.to_dict())
+                if route == ("POST", "/__lab/config"):
+                    return self._send(200, lab.configure(body))
+                if route == ("GET", "/__lab/servers"):
+                    with w.lock:
+                        w.settle()
+                        w.commit()
+                        rows = []
+                        for s in w.objs["server"].values():
+                            spec = w.server_spec(s)
+                            rows.append({"id": s["id"], "name": s["name"], "status": s["status"],
+                                         "ipv4": spec.ipv4, "ipv6": spec.ipv6_network,
+                                         "rescue_enabled": s["rescue_enabled"],
+                                         "booted": s.get("_booted"),
+                                         "server_type": s["server_type"], "image": spec.image,
+                                         "locked": w.is_locked("server", s["id"]), "spec": spec})
+                    for r in rows:
+                        spec = r.pop("spec")
+                        try:
+                            r["backend"] = w.backend.server_info(spec)
+                        except Exception as exc:  # noqa: BLE001
+                            r["backend"] = {"error": str(exc)}
+                    return self._send(200, {"servers": rows})
+            except APIError as err:
+                return self._send(err.status, err.payload())
+            self._send(404, {"error": {"code": "not_found",
+                                       "message": f"no such lab route: {self.command} {url.path}"}})
+
+    return Handler
+
+
+class LabHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+
+def serve(lab: Lab, host: str, port: int) -> LabHTTPServer:
+    return LabHTTPServer((host, port), make_handler(lab))
