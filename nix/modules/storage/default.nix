@@ -1,0 +1,287 @@
+# Layer 2, storage: LUKS2 opened in a systemd initrd, a ZFS pool on top with
+# legacy-mountpoint datasets in fileSystems, scrub, trim, optional auto-snapshots, the ARC
+# sized to the server, an optional rollback of / to a blank snapshot, and remote unlock
+# over SSH in the initrd with the initrd's own host key.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.vps.storage;
+  inherit (lib)
+    attrNames
+    filterAttrs
+    hasPrefix
+    mapAttrs'
+    mkDefault
+    mkEnableOption
+    mkIf
+    mkMerge
+    mkOption
+    nameValuePair
+    optional
+    types
+    ;
+
+  datasetAt = mp: attrNames (filterAttrs (_: d: d.mountpoint == mp) cfg.pool.datasets);
+  rootDatasets = datasetAt "/";
+  persistDatasets = datasetAt "/persist";
+  snapshotDataset = if cfg.rollback.snapshot == null then null else lib.head (lib.splitString "@" cfg.rollback.snapshot);
+
+  zfsKernelModule = config.boot.kernelPackages.${config.boot.zfs.package.kernelModuleAttribute};
+  sshPorts = config.services.openssh.ports;
+in
+{
+  imports = [ ../common.nix ];
+
+  options.vps.storage = {
+    hostId = mkOption {
+      type = types.nullOr (types.strMatching "[0-9a-f]{8}");
+      default = null;
+      example = "8425e349";
+      description = "networking.hostId, which ZFS uses to tell its own pools from foreign ones. Keep it stable for the host's life.";
+    };
+
+    luks = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        example = false;
+        description = "Open the pool's LUKS2 container in the initrd. Turning it off means the data is stored unencrypted.";
+      };
+      name = mkOption {
+        type = types.str;
+        default = "cryptroot";
+        example = "cryptroot";
+        description = "Mapper name: the container is opened as /dev/mapper/<name>.";
+      };
+      device = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_12345678-part3";
+        description = "The LUKS2 partition, by id.";
+      };
+    };
+
+    pool = {
+      name = mkOption {
+        type = types.str;
+        default = "rpool";
+        example = "tank";
+        description = "The ZFS pool on the LUKS container.";
+      };
+      datasets = mkOption {
+        type = types.attrsOf (
+          types.submodule {
+            options.mountpoint = mkOption {
+              type = types.str;
+              example = "/home";
+              description = "Where the dataset (mountpoint=legacy) is mounted.";
+            };
+          }
+        );
+        default = { };
+        example = {
+          "local/root".mountpoint = "/";
+          "local/nix".mountpoint = "/nix";
+          "safe/home".mountpoint = "/home";
+        };
+        description = "Datasets relative to the pool, with mountpoint=legacy, mounted through fileSystems.";
+      };
+    };
+
+    arcMaxBytes = mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 1073741824;
+      description = "ZFS ARC maximum in bytes (zfs.zfs_arc_max). The host JSON derives it from the server's memory (a quarter, at least 256 MiB). null: the ZFS default (half of RAM).";
+    };
+
+    autoScrub = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = "Scrub the pools periodically.";
+    };
+
+    trim = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = "TRIM the pools periodically (the LUKS container passes discards through).";
+    };
+
+    autoSnapshot = mkEnableOption "ZFS auto-snapshots (frequent to monthly) of the datasets that have com.sun:auto-snapshot=true";
+
+    rollback = {
+      enable = mkEnableOption "rolling the root dataset back to a blank snapshot at every boot (\"erase your darlings\"); state that must survive lives under /persist";
+      snapshot = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "rpool/local/root@blank";
+        description = "The full name of the blank snapshot of the root dataset.";
+      };
+    };
+
+    initrdUnlock = {
+      enable = mkEnableOption "remote unlock: OpenSSH in the systemd initrd, to give the LUKS passphrase after a reboot";
+      port = mkOption {
+        type = types.port;
+        default = 2222;
+        example = 2222;
+        description = "Port of the initrd's sshd. Not the system's, so that clients keep the two host keys apart.";
+      };
+      authorizedKeys = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… unlock@example" ];
+        description = "Public keys allowed to log in to the initrd (as root) to unlock.";
+      };
+      hostKeyPath = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/persist/etc/secrets/initrd/ssh_host_ed25519_key";
+        description = ''
+          Path on the target of the initrd's private host key. It is a string, not a Nix
+          path, so the key never enters the Nix store: the boot loader installer copies it
+          into the initrd as an initrd secret. It must exist before the first
+          nixos-install / nixos-rebuild (the base role generates it).
+        '';
+      };
+    };
+  };
+
+  config = mkMerge [
+    {
+      assertions = [
+        {
+          assertion = cfg.hostId != null;
+          message = "vps.storage.hostId is not set; ZFS needs a stable networking.hostId (8 hex digits).";
+        }
+        {
+          assertion = !cfg.luks.enable || cfg.luks.device != null;
+          message = "vps.storage.luks.device is not set; set it to the LUKS2 partition by id (or set vps.storage.luks.enable = false to store data unencrypted).";
+        }
+        {
+          assertion = rootDatasets != [ ];
+          message = "vps.storage.pool.datasets: no dataset is mounted at /.";
+        }
+        {
+          assertion = !cfg.rollback.enable || cfg.rollback.snapshot != null;
+          message = "vps.storage.rollback.enable needs vps.storage.rollback.snapshot (e.g. \"${cfg.pool.name}/local/root@blank\").";
+        }
+        {
+          assertion =
+            !cfg.rollback.enable || cfg.rollback.snapshot == null || rootDatasets == [ ]
+            || snapshotDataset == "${cfg.pool.name}/${lib.head rootDatasets}";
+          message = "vps.storage.rollback.snapshot ${toString cfg.rollback.snapshot} is not a snapshot of the root dataset.";
+        }
+        {
+          assertion = !cfg.rollback.enable || persistDatasets != [ ];
+          message = "vps.storage.rollback.enable: rolling back / needs a dataset mounted at /persist.";
+        }
+        {
+          assertion = !cfg.initrdUnlock.enable || cfg.initrdUnlock.hostKeyPath != null;
+          message = "vps.storage.initrdUnlock.enable needs vps.storage.initrdUnlock.hostKeyPath: the initrd needs its own SSH host key.";
+        }
+        {
+          assertion = cfg.initrdUnlock.hostKeyPath == null || !(hasPrefix "/nix/store" cfg.initrdUnlock.hostKeyPath);
+          message = "vps.storage.initrdUnlock.hostKeyPath is in the Nix store, which is world-readable; keep the key outside it.";
+        }
+        {
+          assertion = !cfg.initrdUnlock.enable || cfg.initrdUnlock.authorizedKeys != [ ];
+          message = "vps.storage.initrdUnlock.authorizedKeys is empty; nobody could unlock the disk.";
+        }
+        {
+          assertion = !cfg.initrdUnlock.enable || !(lib.elem cfg.initrdUnlock.port sshPorts);
+          message = "vps.storage.initrdUnlock.port ${toString cfg.initrdUnlock.port} is also the system sshd's port; use another one.";
+        }
+        {
+          assertion = !(zfsKernelModule.meta.broken or false);
+          message = "boot.kernelPackages (${config.boot.kernelPackages.kernel.version}) is not supported by ${config.boot.zfs.package.name}; use a kernel that ZFS supports (the default pkgs.linuxPackages is).";
+        }
+      ];
+
+      # ZFS. The default kernel (LTS) is the one nixpkgs keeps ZFS working with.
+      boot.kernelPackages = mkDefault pkgs.linuxPackages;
+      boot.supportedFilesystems.zfs = true;
+      boot.initrd.supportedFilesystems.zfs = true;
+      networking.hostId = cfg.hostId;
+      boot.zfs.forceImportRoot = false;
+      boot.zfs.devNodes = mkDefault "/dev/disk/by-id";
+      boot.kernelParams = optional (cfg.arcMaxBytes != null) "zfs.zfs_arc_max=${toString cfg.arcMaxBytes}";
+      services.zfs.autoScrub.enable = mkDefault cfg.autoScrub;
+      services.zfs.trim.enable = mkDefault cfg.trim;
+      services.zfs.autoSnapshot.enable = mkDefault cfg.autoSnapshot;
+
+      fileSystems = mapAttrs' (
+        name: ds:
+        nameValuePair ds.mountpoint {
+          device = "${cfg.pool.name}/${name}";
+          fsType = "zfs";
+          # /persist holds what the initrd and early boot need after a rollback.
+          neededForBoot = ds.mountpoint == "/persist";
+        }
+      ) cfg.pool.datasets;
+
+      # A systemd initrd: LUKS, the ZFS import, the rollback and the unlock sshd are units.
+      boot.initrd.systemd.enable = mkDefault true;
+    }
+
+    (mkIf cfg.luks.enable {
+      boot.initrd.luks.devices.${cfg.luks.name} = {
+        device = cfg.luks.device;
+        allowDiscards = true;
+        bypassWorkqueues = true;
+      };
+    })
+
+    (mkIf cfg.rollback.enable {
+      vps.persist.directory = mkDefault "/persist";
+      vps.persist.paths = [
+        "/var/lib/nixos"
+        "/var/lib/systemd"
+        "/var/log"
+      ];
+      boot.initrd.systemd.initrdBin = [ config.boot.zfs.package ];
+      boot.initrd.systemd.services.vps-rollback-root = {
+        description = "Roll the root dataset back to ${cfg.rollback.snapshot}";
+        wantedBy = [ "initrd.target" ];
+        after = [ "zfs-import-${cfg.pool.name}.service" ];
+        before = [ "sysroot.mount" ];
+        unitConfig.DefaultDependencies = "no";
+        serviceConfig.Type = "oneshot";
+        script = "zfs rollback -r -- ${lib.escapeShellArg cfg.rollback.snapshot}";
+      };
+    })
+
+    (mkIf (config.vps.persist.directory != null) {
+      fileSystems = lib.listToAttrs (
+        map (
+          p:
+          nameValuePair p {
+            device = "${config.vps.persist.directory}${p}";
+            fsType = "none";
+            options = [ "bind" ];
+            # The activation script writes /var/lib/nixos (the uid/gid map) before
+            # stage 2 mounts anything; the systemd initrd mounts these under /sysroot.
+            neededForBoot = p == "/var/lib/nixos" || p == "/var/log";
+          }
+        ) config.vps.persist.paths
+      );
+    })
+
+    (mkIf cfg.initrdUnlock.enable {
+      boot.initrd.network.enable = true;
+      boot.initrd.systemd.network.enable = true;
+      boot.initrd.network.ssh = {
+        enable = true;
+        port = cfg.initrdUnlock.port;
+        hostKeys = [ cfg.initrdUnlock.hostKeyPath ];
+        authorizedKeys = cfg.initrdUnlock.authorizedKeys;
+      };
+    })
+  ];
+}
