@@ -159,6 +159,24 @@ class DevFS(object):
     def same_device(self, a, b):
         return self.canonical(a) == self.canonical(b)
 
+    def mapper_holders(self, path):
+        """Names of the device-mapper devices (LUKS mappings, ...) sitting on
+        ``path``, from /sys/class/block/<kname>/holders/*/dm/name."""
+        kname = os.path.basename(self.canonical(path))
+        base = self._host("/sys/class/block/%s/holders" % kname)
+        names = []
+        try:
+            holders = sorted(os.listdir(base))
+        except OSError:
+            return names
+        for h in holders:
+            try:
+                with open(self._host("/sys/class/block/%s/dm/name" % h)) as f:
+                    names.append(f.read().strip())
+            except OSError:
+                continue
+        return names
+
 
 def pick_by_id(names):
     """Pick one by-id name: prefer ones not starting with ``wwn-``/``dm-``/``lvm-``."""

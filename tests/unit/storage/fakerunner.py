@@ -103,12 +103,17 @@ class FakeDevFS(object):
 
     ``devices``: kernel names that exist, e.g. ``{"/dev/sda", "/dev/sda1"}``;
     ``links``: alias -> kernel name, e.g. ``{"/dev/disk/by-id/scsi-X": "/dev/sda"}``;
-    ``busy``: kernel names an exclusive open would fail on."""
+    ``busy``: kernel names an exclusive open would fail on;
+    ``holders``: kernel name -> device-mapper names on it (``["crypt0"]``)."""
 
-    def __init__(self, devices=(), links=None, busy=()):
+    def __init__(self, devices=(), links=None, busy=(), holders=None):
         self.devices = set(devices)
         self.links = dict(links or {})
         self.busy = set(busy)
+        self.holders = dict(holders or {})  # kernel name -> [dm names]
+
+    def mapper_holders(self, path):
+        return list(self.holders.get(self.canonical(path), []))
 
     def canonical(self, path):
         return self.links.get(path, path)
