@@ -20,3 +20,4 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 # Fixture modules register themselves below with `from <module> import *  # noqa`.
 from vm_fixture import *  # noqa: F401,F403,E402
+from lab_fixture import *  # noqa: F401,F403,E402
