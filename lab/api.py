@@ -8,6 +8,7 @@ actions were settled, and the caller commits the world afterwards.  Errors are r
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import secrets
@@ -696,7 +697,7 @@ def create_server(w, req):
     for f in fws:
         f["applied_to"].append({"type": "server", "server": {"id": sid}})
         w.touch("firewall", f["id"])
-    spec = w.server_spec(s)
+    spec = dataclasses.replace(w.server_spec(s), power_on=start)
     final = _boot_patch(s, False) if start else {"status": "off"}
     action = w.new_action("create_server", [("server", sid)], locks=[("server", sid)],
                           on_success=[["server", sid, final]],

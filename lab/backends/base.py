@@ -108,6 +108,7 @@ class ServerSpec:
     rescue_ssh_keys: tuple[str, ...] = ()  # keys of the last enable_rescue
     rescue_enabled: bool = False
     status: str = "off"            # API status at the time of the call
+    power_on: bool = True          # create_server only: start_after_create
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def create_server(self, spec: ServerSpec) -> None:
         """Create the server from ``spec.image`` with ``spec.ssh_keys`` authorised for root
-        and ``spec.user_data`` as cloud-init user data, and power it on.  Return (blocking
-        backends) when it is running.  Action: ``create_server``."""
+        and ``spec.user_data`` as cloud-init user data, and power it on if
+        ``spec.power_on`` (the API's start_after_create).  Return (blocking backends) when
+        it is running (or, without power_on, when the disk is ready).  Action:
+        ``create_server``."""
 
     @abc.abstractmethod
     def delete_server(self, spec: ServerSpec) -> None:
