@@ -162,21 +162,36 @@ def _is_create(method, url):
 
 
 def rate_limit_sleep(headers, now=None, cap=RATE_LIMIT_MAX_SLEEP):
-    """Seconds to wait after a 429, from ``RateLimit-Reset`` (UNIX time) or ``Retry-After``."""
+    """Seconds to wait after a 429, derived from the answer's headers.
+
+    ``RateLimit-Reset`` is the UNIX time at which the bucket is full again. When
+    ``RateLimit-Limit`` and ``RateLimit-Remaining`` are given too, the refill rate follows
+    (missing tokens / seconds until reset), and we wait for one to three tokens' worth
+    (jittered, so parallel workers do not retry in lock-step) instead of the whole reset
+    period; never longer than until the reset itself. ``Retry-After`` is honoured as given."""
     now = time.time() if now is None else now
     headers = headers or {}
-    reset = headers.get("RateLimit-Reset") or headers.get("Ratelimit-Reset")
-    if reset is not None:
-        try:
-            return min(cap, max(0.05, float(reset) - now))
-        except ValueError:
-            pass
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
         try:
             return min(cap, max(0.05, float(retry_after)))
         except ValueError:
             pass
+    reset = headers.get("RateLimit-Reset")
+    if reset is not None:
+        try:
+            until_reset = max(0.0, float(reset) - now)
+        except ValueError:
+            until_reset = None
+        if until_reset is not None:
+            try:
+                missing = float(headers.get("RateLimit-Limit")) - float(headers.get("RateLimit-Remaining"))
+            except (TypeError, ValueError):
+                missing = 0
+            if missing >= 1 and until_reset > 0:
+                per_token = until_reset / missing
+                return min(cap, until_reset, max(0.05, per_token * random.uniform(1.0, 3.0)))
+            return min(cap, max(0.05, until_reset))
     return 1.0
 
 

@@ -113,6 +113,14 @@ def test_non_retryable_error_is_translated_with_code_and_details():
 
 def test_rate_limit_sleep_parsing():
     assert hc.rate_limit_sleep({"RateLimit-Reset": "110"}, now=100) == 10
+    # 10 tokens missing, full in 10 s: one token per second; wait 1-3 tokens' worth.
+    for _ in range(20):
+        d = hc.rate_limit_sleep({"RateLimit-Reset": "110", "RateLimit-Limit": "10",
+                                 "RateLimit-Remaining": "0"}, now=100)
+        assert 1.0 <= d <= 3.0
+    assert hc.rate_limit_sleep({"RateLimit-Reset": "100.5", "RateLimit-Limit": "3600",
+                                "RateLimit-Remaining": "0"}, now=100) == 0.05
+    assert hc.rate_limit_sleep({"Retry-After": "2"}, now=100) == 2.0
     assert hc.rate_limit_sleep({"RateLimit-Reset": "90"}, now=100) == 0.05
     assert hc.rate_limit_sleep({"RateLimit-Reset": "100000"}, now=100) == hc.RATE_LIMIT_MAX_SLEEP
     assert hc.rate_limit_sleep({}, now=100) == 1.0
