@@ -92,6 +92,23 @@ in
       };
     };
 
+    datasetFileSystems = mkOption {
+      type = types.attrsOf types.attrs;
+      internal = true;
+      readOnly = true;
+      default = mapAttrs' (
+        name: ds:
+        nameValuePair ds.mountpoint {
+          device = "${cfg.pool.name}/${name}";
+          fsType = "zfs";
+          # /persist holds what the initrd and early boot need after a rollback.
+          neededForBoot = ds.mountpoint == "/persist";
+        }
+      ) cfg.pool.datasets;
+      defaultText = lib.literalMD "one `fileSystems` entry per dataset in `pool.datasets`";
+      description = "The fileSystems entries made from pool.datasets (legacy mountpoints). Read-only; the VM test mounts them.";
+    };
+
     arcMaxBytes = mkOption {
       type = types.nullOr types.ints.positive;
       default = null;
@@ -216,15 +233,7 @@ in
       services.zfs.trim.enable = mkDefault cfg.trim;
       services.zfs.autoSnapshot.enable = mkDefault cfg.autoSnapshot;
 
-      fileSystems = mapAttrs' (
-        name: ds:
-        nameValuePair ds.mountpoint {
-          device = "${cfg.pool.name}/${name}";
-          fsType = "zfs";
-          # /persist holds what the initrd and early boot need after a rollback.
-          neededForBoot = ds.mountpoint == "/persist";
-        }
-      ) cfg.pool.datasets;
+      fileSystems = cfg.datasetFileSystems;
 
       # A systemd initrd: LUKS, the ZFS import, the rollback and the unlock sshd are units.
       boot.initrd.systemd.enable = mkDefault true;
