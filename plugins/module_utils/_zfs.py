@@ -418,7 +418,8 @@ def _format_value(prop, value):
     return str(value)
 
 
-def validate_dataset_request(name, wanted, kind="filesystem", volsize=None, state="present"):
+def validate_dataset_request(name, wanted, kind="filesystem", volsize=None, state="present",
+                             mounted=None):
     """Check names, properties and their values; returns the wanted properties keyed by
     canonical name (with ``volsize`` folded in). Raises PlanError; runs nothing."""
     validate_dataset_name(name)
@@ -428,6 +429,8 @@ def validate_dataset_request(name, wanted, kind="filesystem", volsize=None, stat
     if state == "absent":
         return wanted
     if kind == "volume":
+        if mounted is not None:
+            raise PlanError("mounted applies only to filesystems; a volume is a block device (/dev/zvol/%s)" % name)
         for prop in ("mountpoint", "canmount", "recordsize"):
             if prop in wanted:
                 raise PlanError("property %r does not apply to a volume" % prop)
@@ -453,7 +456,7 @@ def plan_dataset(name, state, observed, wanted=None, kind="filesystem", volsize=
     exist. ``children`` (for ``state=absent``) lists descendants, including
     snapshots. ``mounted`` None means leave as is.
     """
-    wanted = validate_dataset_request(name, wanted, kind, volsize, state=state)
+    wanted = validate_dataset_request(name, wanted, kind, volsize, state=state, mounted=mounted)
     if state == "absent":
         if observed is None:
             return Plan(before={"state": "absent"}, after={"state": "absent"})

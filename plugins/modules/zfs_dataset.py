@@ -224,7 +224,8 @@ def run_module(params, runner, check_mode=False):
         plan = plan_dataset(name, "absent", observed, children=children, recursive=params["recursive"])
     else:
         # Validate the request before reading anything (bad input never costs a command).
-        wanted = validate_dataset_request(name, params["properties"], params["type"], params["volsize"])
+        wanted = validate_dataset_request(name, params["properties"], params["type"], params["volsize"],
+                                          mounted=params["mounted"])
         observed = read_dataset(runner, name)
         altroot = None
         if mountpoint_needs_altroot(wanted, observed):

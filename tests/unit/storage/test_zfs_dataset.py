@@ -157,6 +157,8 @@ def test_bad_name_runs_no_command():
 def test_volume_options_on_filesystem():
     with pytest.raises(PlanError, match="only to type: volume"):
         mod.run_module(params(volsize="1G"), FakeRunner([]))
+    with pytest.raises(PlanError, match="mounted applies only to filesystems"):
+        mod.run_module(params(type="volume", volsize="1G", mounted=True), FakeRunner([]))
     with pytest.raises(PlanError, match="does not apply to a volume"):
         mod.run_module(params(type="volume", volsize="1G", properties={"mountpoint": "/x"}), FakeRunner([]))
 
