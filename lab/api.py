@@ -43,6 +43,7 @@ class Response:
     status: int
     body: Any = None          # dict, bytes (raw JSON) or None (no content)
     headers: dict = field(default_factory=dict)
+    memo: Optional[dict] = None  # for cached answers: the compressed body, once computed
 
 
 def ok(body, status: int = 200) -> Response:
@@ -79,8 +80,25 @@ SORT_FIELDS = {"id", "name", "created"}
 ACTION_SORT_FIELDS = {"id", "command", "status", "started", "finished", "progress"}
 
 
-def paginate(w: World, req: Request, key: str, items: list, to_json: Callable,
+def paginate(w: World, req: Request, key: str, items, to_json: Callable,
              sort_fields=SORT_FIELDS, cache_kind: Optional[str] = None) -> Response:
+    """One page of ``items`` (an iterable, or a callable returning one) as the API lists it.
+    With ``cache_kind`` the serialised answer is cached until the world changes."""
+    if cache_kind:
+        ck = ("list", req.path, tuple(sorted((k, tuple(v)) for k, v in req.query.items())))
+        hit = w.cache.get(ck)
+        if hit is None:
+            hit = w.cache[ck] = _paginate(w, req, key, items() if callable(items) else items,
+                                          to_json, sort_fields, cache_kind)
+            hit.memo = {}
+        return hit
+    return _paginate(w, req, key, items() if callable(items) else items, to_json, sort_fields,
+                     None)
+
+
+def _paginate(w: World, req: Request, key: str, items, to_json: Callable, sort_fields,
+              cache_kind: Optional[str]) -> Response:
+    items = list(items)
     try:
         page = int(req.q("page", 1))
         per_page = int(req.q("per_page", 25))
@@ -573,8 +591,8 @@ def _sj(w, s):
 
 
 def list_servers(w, req):
-    items = filtered(w, req, w.objs["server"].values(),
-                     {"status": lambda o, v: o["status"] in v})
+    items = lambda: filtered(w, req, w.objs["server"].values(),  # noqa: E731
+                             {"status": lambda o, v: o["status"] in v})
     return paginate(w, req, "servers", items, lambda o: server_json(w, o), cache_kind="server")
 
 
