@@ -289,15 +289,20 @@ class VM:
     """A qemu VM booted with -kernel/-initrd.  Call start(); then wait_ssh(); stop() in a
     finally.  workdir holds qmp.sock, qemu.pid, console.log and qemu.log."""
 
-    def __init__(self, name: str, workdir: Path, *, kernel: Path, initrd: Path, append: str,
+    def __init__(self, name: str, workdir: Path, *, kernel: Optional[Path],
+                 initrd: Optional[Path], append: str,
                  host: str, memory_mb: int = 1024, cpus: int = 1,
                  forwards: Iterable[int] = (22, 2222), disks: Iterable[Disk] = (),
                  restrict_net: bool = True, pdeathsig: bool = False,
-                 cpu: str = "max", user: str = "root", key_path: Optional[Path] = None):
+                 cpu: str = "max,svm=off,vmx=off", user: str = "root",
+                 key_path: Optional[Path] = None):
         self.name = name
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.kernel, self.initrd, self.append = Path(kernel), Path(initrd), append
+        # kernel None: boot the first disk through the BIOS (SeaBIOS), as real hardware does
+        self.kernel = Path(kernel) if kernel else None
+        self.initrd = Path(initrd) if initrd else None
+        self.append = append
         self.host = host
         self.port = 22
         self.memory_mb, self.cpus, self.cpu = memory_mb, cpus, cpu
@@ -320,6 +325,10 @@ class VM:
     @property
     def console_log(self) -> Path:
         return self.workdir / "console.log"
+
+    @property
+    def bios_log(self) -> Path:
+        return self.workdir / "bios.log"
 
     @property
     def pidfile(self) -> Path:
@@ -350,7 +359,6 @@ class VM:
             QEMU, "-name", self.name, "-nodefaults", "-no-user-config", "-display", "none",
             "-machine", "pc", "-accel", "tcg", "-cpu", self.cpu,
             "-smp", str(self.cpus), "-m", str(self.memory_mb), "-no-reboot",
-            "-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.append,
             "-chardev", f"file,id=console,path={self.console_log},append=on",
             "-serial", "chardev:console",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
@@ -358,7 +366,15 @@ class VM:
             "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-rng-pci",
             "-device", "virtio-scsi-pci,id=scsi0",
+            "-chardev", f"file,id=bios,path={self.bios_log}",
+            "-device", "isa-debugcon,iobase=0x402,chardev=bios",
         ]
+        if self.kernel is not None:
+            cmd += ["-kernel", str(self.kernel), "-append", self.append]
+            if self.initrd is not None:
+                cmd += ["-initrd", str(self.initrd)]
+        else:
+            cmd += ["-boot", "order=c,strict=on"]
         for d in self.disks:
             props = ",".join(f"{k}={v}" for k, v in d.device().items() if k != "driver")
             cmd += ["-blockdev", json.dumps(d.blockdev()), "-device", "scsi-hd," + props]
@@ -462,11 +478,40 @@ class VM:
         return "\n".join(self.console_text().splitlines()[-lines:])
 
     def boot_failure(self) -> Optional[str]:
-        """The console line showing that this boot failed, if any."""
+        """The console (or BIOS) line showing that this boot failed, if any."""
         for line in self.console_text().splitlines():
             if any(marker in line for marker in BOOT_FAILURES):
                 return line.strip()
+        bios = self.bios_text()
+        for marker in ("No bootable device", "Boot failed"):
+            if marker in bios:
+                return f"BIOS: {marker}"
         return None
+
+    def bios_text(self) -> str:
+        try:
+            return self.bios_log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_boot_started(self, timeout: float = 120) -> str:
+        """Waits until the new boot has visibly started: the kernel printed its banner, or
+        the BIOS handed over to / failed to find a boot loader.  Returns what was seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise VMError(f"{self.name}: qemu exited at boot (reason {self.exit_reason()})"
+                              f": {self.qemu_log_tail()}")
+            if "Linux version" in self.console_text():
+                return "kernel"
+            bios = self.bios_text()
+            if "No bootable device" in bios or "Boot failed" in bios:
+                return "no-bootable-device"
+            if self.kernel is None and "Booting from Hard Disk" in bios:
+                return "bios"
+            if time.monotonic() > deadline:
+                raise VMError(f"{self.name}: the boot did not start in {timeout:.0f}s")
+            time.sleep(0.25)
 
     def qemu_log_tail(self) -> str:
         with contextlib.suppress(OSError):
