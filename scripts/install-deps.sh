@@ -4,7 +4,8 @@
 # (the lab image build enables `contrib` inside its own chroot, not here).
 set -euo pipefail
 pkgs=(qemu-system-x86 qemu-utils mmdebstrap nix-bin zstd cpio openssh-client gdisk
-      e2fsprogs util-linux ca-certificates)
+      e2fsprogs util-linux ca-certificates
+      cryptsetup-bin)  # cryptsetup-bin: luks_device tests on image files (no dm needed)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
