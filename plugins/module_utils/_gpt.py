@@ -251,7 +251,13 @@ def plan(spec, geo, signatures, force):
         result["action"] = "recreate"
         result["overwrite"] = sorted(set(types))
         return result
-    # other signatures: the caller already refused unless force
+    # other signatures (the caller refused them unless force), or a GPT signature that
+    # sgdisk cannot read as a table (damaged): never rewritten without force
+    if not force:
+        raise TableMismatch(
+            "the disk holds %s but sgdisk reads no valid GPT table from it; refusing to write, "
+            "nothing was written. Set force: true to overwrite" % ", ".join(sorted(set(types))),
+            ["unreadable table"])
     result["action"] = "recreate"
     result["overwrite"] = sorted(set(types))
     return result

@@ -476,19 +476,23 @@ class Luks(object):
         argv = ["cryptsetup", "luksAddKey", "--batch-mode"] + lk.pbkdf_args(self.want) + \
             self.key.args() + [device]
         if self.new_key.path:
-            self.write("add key", argv + [self.new_key.path], key=self.key)
+            res = self.write("add key", argv + [self.new_key.path], key=self.key,
+                             ok_rcs=(0, WRONG_KEY_RC))
         elif self.check:
-            self.write("add key", argv + ["<new key file>"], key=self.key)
+            res = self.write("add key", argv + ["<new key file>"], key=self.key)
         else:
             with lk.secret_file(self.new_key.data) as path:
-                self.write("add key", argv + [path], key=self.key)
+                res = self.write("add key", argv + [path], key=self.key,
+                                 ok_rcs=(0, WRONG_KEY_RC))
+        if res is not None and res.rc == WRONG_KEY_RC:
+            raise self._wrong_key(device)
 
     def opened(self, device, dump):
         name = self.p["name"]
         st = self.status(name)
         persistent = self.p["persistent"]
         if st["active"]:
-            if not self.fs.same_device(st["device"], device):
+            if st["device"] and not self.fs.same_device(st["device"], device):
                 raise lk.LuksError("mapping %s is already open on %s, not on %s; close it "
                                    "first" % (name, st["device"], device))
             cur = lk.active_flags(st)

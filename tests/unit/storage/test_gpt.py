@@ -240,3 +240,12 @@ def test_real_ext4_image_unchanged_when_refused(tmp_path):
     assert res["changed"] and res["overwritten_signatures"] == ["ext4"]
     assert img.read_bytes() != before
     assert not mod.execute(_params(device=str(img)), False, Runner(), FileFS())["changed"]
+
+
+def test_unreadable_gpt_signature_not_rewritten_without_force():
+    # wipefs sees a GPT header, sgdisk reads no table (damaged): refuse, unless force
+    r = FakeRunner(_probe("gpt") + [
+        cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_blank.host.txt"))])
+    with pytest.raises(gpt.TableMismatch, match="no valid GPT table"):
+        mod.execute(_params(), False, r, _fs())
+    r.assert_done()

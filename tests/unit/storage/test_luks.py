@@ -330,3 +330,13 @@ def test_secret_file_is_private_and_removed():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert open(path, "rb").read() == b"abc\n"
     assert not os.path.exists(path)
+
+
+def test_add_key_with_wrong_existing_key():
+    base = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP)]
+    test_new = ["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV]
+    add = ["cryptsetup", "luksAddKey", "--batch-mode"] + PBKDF + ["--key-file", "-", DEV, ANY]
+    r = FakeRunner(base + [cmd(test_new, rc=2), cmd(add, rc=2,
+                                                     err="No key available with this passphrase.")])
+    with pytest.raises(lk.LuksError, match="wrong passphrase"):
+        mod.execute(params(new_passphrase=NEW.decode()), False, r, fs())
