@@ -855,7 +855,7 @@ def rebuild(w, s, body):
 
 @_server_action
 def enable_rescue(w, s, body):
-    rtype = body.get("type", "linux64")
+    rtype = body.get("type") or "linux64"
     if rtype not in ("linux64",):
         raise invalid({"type": "only 'linux64' is supported"})
     keys = [w.find("ssh_key", k, "ssh_keys")["public_key"] for k in (body.get("ssh_keys") or [])]
