@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from conftest import EXAMPLE_FILE, LIB, NIX_DIR, SCHEMA_FILE, lib_expr, nix_path
+from nix_helpers import EXAMPLE_FILE, LIB, NIX_DIR, SCHEMA_FILE, lib_expr, nix_path
 
 SCHEMA = json.loads(SCHEMA_FILE.read_text())
 EXAMPLE = json.loads(EXAMPLE_FILE.read_text())

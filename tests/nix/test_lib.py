@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import EXAMPLE_FILE, SCHEMA_FILE, NixError, lib_expr, nix_path, nix_str, read_host_expr
+from nix_helpers import EXAMPLE_FILE, SCHEMA_FILE, NixError, lib_expr, nix_path, nix_str, read_host_expr
 
 SCHEMA = json.loads(SCHEMA_FILE.read_text())
 

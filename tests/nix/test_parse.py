@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import NIX_DIR, ROOT
+from nix_helpers import NIX_DIR, ROOT
 
 NIX_FILES = sorted(
     p for p in ROOT.rglob("*.nix")
