@@ -35,6 +35,10 @@ run: setup
 test: setup
 	scripts/test.sh
 
+# The flake's offline tests (parse, lib evaluation, schema cross-checks).
+test-nix: setup
+	python -m pytest tests/nix -q
+
 lab-up: setup
 	scripts/lab.sh up
 
