@@ -307,11 +307,12 @@ def plan_server(observed, desired, refs=None):
         steps.append("rebuild")
         changes["image"] = after["image"] = desired["image"]
     elif state == "rescue":
-        if not (observed.get("rescue_enabled") and status_after == "running"):
-            steps.append("enable_rescue")
-            steps.append("reset" if status_after == "running" else "power_on")
-            status_after = "running"
-            after["rescue_enabled"] = True
+        # The API cannot tell whether a server currently runs the rescue system (booting
+        # into it clears rescue_enabled), so rescue acts on every run, like restarted.
+        steps.append("enable_rescue")
+        steps.append("reset" if status_after == "running" else "power_on")
+        status_after = "running"
+        after["rescue_enabled"] = True
     if status_after != observed.get("status"):
         changes["status"] = status_after
     after["status"] = status_after

@@ -25,7 +25,12 @@ description:
     converges.
 extends_documentation_fragment:
   - nixos_hetzner.vps.hcloud
-  - nixos_hetzner.vps.attributes
+  - nixos_hetzner.vps.attributes.modes
+  - nixos_hetzner.vps.attributes.partial_idempotence
+attributes:
+  idempotent:
+    details:
+      - Every state is idempotent except O(servers[].state=rescue), which acts on every run.
 options:
   fleet:
     description:
@@ -134,8 +139,10 @@ options:
     default: 10
     version_added: 0.1.0
 notes:
-  - O(servers[].state=rescue) does nothing for a server whose rescue system is enabled and which is
-    running, so a re-run does not reset it again.
+  - O(servers[].state=rescue) enables the rescue system and resets the server on every run, because booting
+    into rescue clears the server's C(rescue_enabled) flag, so the API cannot tell whether a server
+    currently runs it. Ask for it only for servers that must (re)enter rescue; the hardware role
+    decides this with a stage label.
   - SSH keys and user data only matter when a server is created (and SSH keys for rescue); the
     API does not report them, so an existing server is not compared with them.
   - >-

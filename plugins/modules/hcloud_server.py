@@ -27,7 +27,9 @@ attributes:
   idempotent:
     details:
       - O(state=restarted) and O(state=rebuild) act on every run and always report a change.
-      - O(state=rescue) does nothing if rescue is already enabled and the server is running.
+      - O(state=rescue) also acts on every run, because booting into the rescue system clears the
+        server's C(rescue_enabled) flag, so the API cannot tell whether a server currently runs
+        it. Guard the task (the hardware role uses a stage label).
 options:
   name:
     description: The server's name (a hostname, unique in the project).
@@ -42,7 +44,8 @@ options:
       - V(restarted) reboots a running server (or powers on a stopped one).
       - V(rebuild) reinstalls the server from O(image), destroying the data on its disk.
       - V(rescue) enables the rescue system (with O(ssh_keys)) and then resets the server (or
-        powers it on), and returns once that action has finished.
+        powers it on), and returns once that action has finished. It acts on every run (see
+        the C(idempotent) attribute).
       - V(absent) deletes the server. A server with delete protection is not deleted; the
         API's error is reported.
     type: str

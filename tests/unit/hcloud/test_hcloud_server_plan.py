@@ -146,8 +146,10 @@ def test_power_states(status, state, steps):
     assert plan_server(obs(status=status), want(state=state, image="debian-12")).steps == steps
 
 
-def test_rescue_is_a_no_op_when_enabled_and_running():
-    assert not plan_server(obs(rescue=True), want(state="rescue")).changed
+def test_rescue_acts_every_time():
+    # Booting into rescue clears rescue_enabled, so the API cannot tell; rescue always acts.
+    assert plan_server(obs(rescue=True), want(state="rescue")).steps == ["enable_rescue", "reset"]
+    assert plan_server(obs(rescue=False), want(state="rescue")).steps == ["enable_rescue", "reset"]
 
 
 def test_rebuild_is_refused_under_rebuild_protection():
