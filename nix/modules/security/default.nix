@@ -15,6 +15,7 @@ let
     types
     ;
   persist = config.vps.persist.directory;
+  opinion = lib.mkOverride 900;
 in
 {
   imports = [ ../common.nix ];
@@ -161,31 +162,33 @@ in
       security.sudo.wheelNeedsPassword = mkDefault false;
 
       # The safe subset of profiles/hardened.nix: nothing here breaks a normal server.
+      # NixOS sets some of these keys itself with mkDefault (kernel.kptr_restrict = 1), so
+      # ours have priority 900: above those defaults, below any plain definition.
       boot.kernel.sysctl = {
-        "kernel.kptr_restrict" = mkDefault 2;
-        "kernel.dmesg_restrict" = mkDefault 1;
-        "kernel.unprivileged_bpf_disabled" = mkDefault 1;
-        "kernel.yama.ptrace_scope" = mkDefault 1;
-        "kernel.kexec_load_disabled" = mkDefault 1;
-        "net.core.bpf_jit_harden" = mkDefault 2;
-        "kernel.sysrq" = mkDefault 0;
-        "fs.protected_fifos" = mkDefault 2;
-        "fs.protected_regular" = mkDefault 2;
-        "fs.suid_dumpable" = mkDefault 0;
-        "net.ipv4.conf.all.log_martians" = mkDefault true;
-        "net.ipv4.conf.all.rp_filter" = mkDefault "1";
-        "net.ipv4.conf.default.log_martians" = mkDefault true;
-        "net.ipv4.conf.default.rp_filter" = mkDefault "1";
-        "net.ipv4.icmp_echo_ignore_broadcasts" = mkDefault true;
-        "net.ipv4.conf.all.accept_redirects" = mkDefault false;
-        "net.ipv4.conf.all.secure_redirects" = mkDefault false;
-        "net.ipv4.conf.default.accept_redirects" = mkDefault false;
-        "net.ipv4.conf.default.secure_redirects" = mkDefault false;
-        "net.ipv6.conf.all.accept_redirects" = mkDefault false;
-        "net.ipv6.conf.default.accept_redirects" = mkDefault false;
-        "net.ipv4.conf.all.send_redirects" = mkDefault false;
-        "net.ipv4.conf.default.send_redirects" = mkDefault false;
-        "net.ipv4.tcp_syncookies" = mkDefault true;
+        "kernel.kptr_restrict" = opinion 2;
+        "kernel.dmesg_restrict" = opinion 1;
+        "kernel.unprivileged_bpf_disabled" = opinion 1;
+        "kernel.yama.ptrace_scope" = opinion 1;
+        "kernel.kexec_load_disabled" = opinion 1;
+        "net.core.bpf_jit_harden" = opinion 2;
+        "kernel.sysrq" = opinion 0;
+        "fs.protected_fifos" = opinion 2;
+        "fs.protected_regular" = opinion 2;
+        "fs.suid_dumpable" = opinion 0;
+        "net.ipv4.conf.all.log_martians" = opinion true;
+        "net.ipv4.conf.all.rp_filter" = opinion "1";
+        "net.ipv4.conf.default.log_martians" = opinion true;
+        "net.ipv4.conf.default.rp_filter" = opinion "1";
+        "net.ipv4.icmp_echo_ignore_broadcasts" = opinion true;
+        "net.ipv4.conf.all.accept_redirects" = opinion false;
+        "net.ipv4.conf.all.secure_redirects" = opinion false;
+        "net.ipv4.conf.default.accept_redirects" = opinion false;
+        "net.ipv4.conf.default.secure_redirects" = opinion false;
+        "net.ipv6.conf.all.accept_redirects" = opinion false;
+        "net.ipv6.conf.default.accept_redirects" = opinion false;
+        "net.ipv4.conf.all.send_redirects" = opinion false;
+        "net.ipv4.conf.default.send_redirects" = opinion false;
+        "net.ipv4.tcp_syncookies" = opinion true;
       };
     }
 

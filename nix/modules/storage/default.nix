@@ -274,6 +274,7 @@ in
             device = "${config.vps.persist.directory}${p}";
             fsType = "none";
             options = [ "bind" ];
+            depends = [ config.vps.persist.directory ];
             # The activation script writes /var/lib/nixos (the uid/gid map) before
             # stage 2 mounts anything; the systemd initrd mounts these under /sysroot.
             neededForBoot = p == "/var/lib/nixos" || p == "/var/log";
