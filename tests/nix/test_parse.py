@@ -1,6 +1,7 @@
 """Every .nix file in the repository parses (nix-instantiate --parse), and the flake's
 layout is what the issue asks for. Parsing needs no nixpkgs, so this runs offline; the
 modules themselves are evaluated by the flake's checks where nixpkgs is available."""
+import re
 import subprocess
 
 import pytest
@@ -51,3 +52,43 @@ def test_flake_has_one_input_a_stable_nixos_branch():
     inputs = re.findall(r"inputs\.(\w+)\.url\s*=\s*\"([^\"]+)\"", text)
     assert inputs == [("nixpkgs", "github:NixOS/nixpkgs/nixos-25.05")]
     assert "outputs =\n    { self, nixpkgs }:" in text
+
+
+def option_blocks(text):
+    """(line number, option name, set of keys) for every `name = mkOption { … }` in text,
+    keys taken at the block's first level (nixfmt layout)."""
+    out = []
+    for m in re.finditer(r"(?m)^( *)([\w.]+) = mkOption \{\n", text):
+        indent = len(m.group(1)) + 2
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        body = text[m.end():i]
+        keys = set(re.findall(rf"(?m)^ {{{indent}}}(\w+) =", body))
+        out.append((text[: m.start()].count("\n") + 1, m.group(2), keys))
+    return out
+
+
+# Submodule fields without a default: the value is required where the submodule is used.
+REQUIRED_WITHOUT_DEFAULT = {("storage", "options.mountpoint")}
+
+
+@pytest.mark.parametrize("layer", ["hardware", "storage", "base", "security", "services"])
+def test_every_option_has_type_description_default_example(layer):
+    text = (NIX_DIR / "modules" / layer / "default.nix").read_text()
+    blocks = option_blocks(text)
+    assert len(blocks) >= 5
+    bad = []
+    for line, name, keys in blocks:
+        need = {"type", "description", "default", "example"}
+        if (layer, name) in REQUIRED_WITHOUT_DEFAULT:
+            need -= {"default"}
+        if not need <= keys:
+            bad.append(f"{layer}/default.nix:{line} {name} lacks {sorted(need - keys)}")
+    assert bad == []
+
+
+def test_option_block_parser_sees_a_missing_example():
+    text = "  x = mkOption {\n    type = types.int;\n    default = 1;\n    description = \"d\";\n  };\n"
+    assert option_blocks(text) == [(1, "x", {"type", "default", "description"})]

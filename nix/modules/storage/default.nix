@@ -106,6 +106,13 @@ in
         }
       ) cfg.pool.datasets;
       defaultText = lib.literalMD "one `fileSystems` entry per dataset in `pool.datasets`";
+      example = {
+        "/home" = {
+          device = "rpool/safe/home";
+          fsType = "zfs";
+          neededForBoot = false;
+        };
+      };
       description = "The fileSystems entries made from pool.datasets (legacy mountpoints). Read-only; the VM test mounts them.";
     };
 
