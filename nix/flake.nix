@@ -25,12 +25,14 @@
     {
       lib = vpsLib;
 
+      # Attribute sets that import the files by path, so that the module system imports
+      # each layer (and modules/common.nix) once however the user combines them.
       nixosModules = {
-        hardware = ./modules/hardware;
-        storage = ./modules/storage;
-        base = ./modules/base;
-        security = ./modules/security;
-        services = ./modules/services;
+        hardware.imports = [ ./modules/hardware ];
+        storage.imports = [ ./modules/storage ];
+        base.imports = [ ./modules/base ];
+        security.imports = [ ./modules/security ];
+        services.imports = [ ./modules/services ];
         default = {
           imports = [
             ./modules/hardware
