@@ -126,7 +126,10 @@ def cmd_serve(args) -> int:
             except FileNotFoundError:
                 pass
     print("hcloud-lab: stopped", flush=True)
-    return 0
+    sys.stderr.flush()
+    # Do not wait for backend worker threads still blocked in a call (their actions are
+    # ended in error at the next start); the backend's close() has stopped its VMs.
+    os._exit(0)
 
 
 def register_status(sub) -> None:

@@ -219,7 +219,21 @@ class World:
         self.dirty.clear()
 
     def wipe(self) -> None:
-        """Forget the whole world (POST /__lab/reset with world=true)."""
+        """Forget the whole world (POST /__lab/reset with world=true).  The backend is
+        told to delete every server and volume first (synchronously)."""
+        with self.lock:
+            servers = [self.server_spec(s) for s in self.objs["server"].values()]
+            volumes = [self.volume_spec(v) for v in self.objs["volume"].values()]
+        for spec in servers:
+            try:
+                self.backend.delete_server(spec)
+            except Exception:  # noqa: BLE001 - a wipe goes on regardless
+                pass
+        for vol in volumes:
+            try:
+                self.backend.delete_volume(vol)
+            except Exception:  # noqa: BLE001
+                pass
         with self.lock:
             for kind in self.objs:
                 for oid in list(self.objs[kind]):

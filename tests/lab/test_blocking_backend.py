@@ -1,0 +1,114 @@
+"""The emulator's contract with blocking backends (the qemu backend's model), checked
+with a fake backend whose calls take a known time and can fail on demand."""
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hcloud.actions.domain import ActionFailedException
+from hcloud.images import Image
+from hcloud.server_types import ServerType
+
+from lab_fixture import start_lab
+
+HERE = Path(__file__).resolve().parent
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0ND ci"
+
+
+def calls(state):
+    path = Path(state) / "fake-calls.jsonl"
+    return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+
+def fake_lab(state, *opts):
+    args = ["--time-scale", "0.0001"]
+    for o in opts:
+        args += ["--backend-opt", o]
+    env = {"PYTHONPATH": os.pathsep.join([str(HERE.parent.parent), str(HERE)])}
+    return start_lab(state_dir=state, backend="fake_backend:SlowBackend", extra_args=args,
+                     env=env)
+
+
+def test_actions_wait_for_the_backend_and_carry_its_data(tmp_path):
+    with fake_lab(tmp_path, "delay=0.8") as lab:
+        c = lab.client()
+        key = c.ssh_keys.create(name="ci", public_key=KEY)
+        t0 = time.monotonic()
+        r = c.servers.create(name="vm1", server_type=ServerType(name="cax11"),
+                             image=Image(name="debian-12"), ssh_keys=[key], user_data="#cloud-config\n")
+        assert time.monotonic() - t0 < 0.7  # the HTTP answer does not wait for the backend
+        time.sleep(0.3)
+        a = c.actions.get_by_id(r.action.id)
+        assert a.status == "running" and a.progress <= 99  # nominal time is long over
+        r.action.wait_until_finished()
+        assert time.monotonic() - t0 >= 0.8
+        assert c.servers.get_by_id(r.server.id).status == "running"
+        (create,) = [x for x in calls(tmp_path) if x["call"] == "create_server"]
+        assert create == {"call": "create_server", "id": r.server.id, "name": "vm1",
+                          "ipv4": "127.0.0.2", "image": "debian-12", "keys": [KEY],
+                          "user_data": "#cloud-config\n", "disk": 40, "arch": "arm",
+                          "power_on": True}
+        info = {s["name"]: s for s in lab.servers()}["vm1"]
+        assert info["backend"]["console_log"].endswith(f"console-{r.server.id}.log")
+
+
+def test_backend_error_ends_the_action_in_error(tmp_path):
+    with fake_lab(tmp_path, "delay=0.1", "fail=reboot") as lab:
+        c = lab.client()
+        r = c.servers.create(name="fail-me", server_type=ServerType(name="cx22"),
+                             image=Image(name="debian-12"))
+        with pytest.raises(ActionFailedException) as exc:
+            r.action.wait_until_finished()
+        assert exc.value.action.error == {"code": "action_failed",
+                                          "message": "fake backend: create_server failed for fail-me"}
+        assert c.servers.get_by_id(r.server.id).status == "off"
+        ok = c.servers.create(name="fine", server_type=ServerType(name="cx22"),
+                              image=Image(name="debian-12"))
+        ok.action.wait_until_finished()
+        with pytest.raises(ActionFailedException):
+            ok.server.reboot().wait_until_finished()
+        s = c.servers.get_by_id(ok.server.id)
+        assert s.status == "running" and s.locked is False
+
+
+def test_rescue_flag_reaches_the_backend(tmp_path):
+    with fake_lab(tmp_path, "delay=0.05") as lab:
+        c = lab.client()
+        key = c.ssh_keys.create(name="ci", public_key=KEY)
+        r = c.servers.create(name="r", server_type=ServerType(name="cx22"),
+                             image=Image(name="debian-12"))
+        r.action.wait_until_finished()
+        s = r.server
+        s.enable_rescue(ssh_keys=[key.id]).action.wait_until_finished()
+        s.reset().wait_until_finished()
+        s.reboot().wait_until_finished()
+        s.power_off().wait_until_finished()
+        s.power_on().wait_until_finished()
+        seen = [(x["call"], x.get("rescue"), x.get("keys")) for x in calls(tmp_path)
+                if x["call"] not in ("resume", "create_server")]
+        assert seen == [("enable_rescue", None, [KEY]), ("reset", True, None),
+                        ("reboot", False, None), ("power_off", None, None),
+                        ("power_on", False, None)]
+
+
+def test_restart_ends_interrupted_actions_and_resumes(tmp_path):
+    with fake_lab(tmp_path, "delay=0.05") as lab:
+        c = lab.client()
+        r = c.servers.create(name="keep", server_type=ServerType(name="cx22"),
+                             image=Image(name="debian-12"))
+        r.action.wait_until_finished()
+    assert calls(tmp_path)[-1] == {"call": "close"}
+    with fake_lab(tmp_path, "delay=30") as lab:
+        c = lab.client()
+        a = c.servers.get_by_id(r.server.id).power_off()
+        time.sleep(0.2)
+        lab.stop()
+    with fake_lab(tmp_path, "delay=0.05") as lab:
+        c = lab.client()
+        a = c.actions.get_by_id(a.id)
+        assert a.status == "error"
+        assert "restarted" in a.error["message"]
+        resumes = [x for x in calls(tmp_path) if x["call"] == "resume"]
+        assert resumes[-1]["servers"] == [[r.server.id, "running"]]
+        assert c.servers.get_by_id(r.server.id).locked is False
