@@ -260,7 +260,7 @@ def test_every_missing_required_field_is_named(nix, example, write_host, path):
 
 SCHEMA_ERRORS = [
     ("memoryMiB", "4G", 'memoryMiB: expected integer, got string'),
-    ("memoryMiB", 512, "memoryMiB: must be >= 1024, got 512"),
+    ("memoryMiB", 511, "memoryMiB: must be >= 512, got 511"),
     ("memoryMiB", 4096.5, "memoryMiB: expected integer, got number"),
     ("hostId", "8425E349", 'hostId: "8425E349" does not match ^[0-9a-f]{8}$'),
     ("hostId", "8425e3490", 'hostId: "8425e3490" does not match ^[0-9a-f]{8}$'),
