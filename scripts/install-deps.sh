@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(qemu-system-x86 qemu-utils mmdebstrap nix-bin zstd cpio openssh-client gdisk
       e2fsprogs util-linux ca-certificates
-      cryptsetup-bin)  # cryptsetup-bin: luks_device tests on image files (no dm needed)
+      cryptsetup-bin  # cryptsetup-bin: luks_device tests on image files (no dm needed)
+      hcloud-cli)     # hcloud-cli: the lab tests check that the official CLI works on it
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
