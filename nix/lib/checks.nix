@@ -96,6 +96,9 @@ concatLists [
   (when (unlock.hostKeyPath != null && hasPrefix "/nix/store" unlock.hostKeyPath)
     "initrdUnlock.hostKeyPath: ${toJSON unlock.hostKeyPath} is in the Nix store, which is world-readable; keep the key outside it"
   )
+  (when (unlock.hostKeyPath != null && match "(.*/)?etc/ssh/ssh_host_[^/]*" unlock.hostKeyPath != null)
+    "initrdUnlock.hostKeyPath: ${toJSON unlock.hostKeyPath} looks like a system SSH host key; the initrd needs its own key (it sits unencrypted on /boot)"
+  )
   (when (unlock.enable && unlock.port == 22)
     "initrdUnlock.port: 22 is the system sshd's port; use another one (2222) so that clients keep two host keys apart"
   )

@@ -423,6 +423,16 @@ CHECK_ERRORS = [
         'initrdUnlock.hostKeyPath: "/nix/store/abc-initrd-key" is in the Nix store, which is world-readable; keep the key outside it',
     ),
     (
+        "system host key",
+        lambda d: d["initrdUnlock"].update(hostKeyPath="/persist/etc/ssh/ssh_host_ed25519_key"),
+        'initrdUnlock.hostKeyPath: "/persist/etc/ssh/ssh_host_ed25519_key" looks like a system SSH host key; the initrd needs its own key (it sits unencrypted on /boot)',
+    ),
+    (
+        "system host key in /etc",
+        lambda d: d["initrdUnlock"].update(hostKeyPath="/etc/ssh/ssh_host_rsa_key"),
+        'initrdUnlock.hostKeyPath: "/etc/ssh/ssh_host_rsa_key" looks like a system SSH host key; the initrd needs its own key (it sits unencrypted on /boot)',
+    ),
+    (
         "unlock on port 22",
         lambda d: d["initrdUnlock"].update(port=22),
         "initrdUnlock.port: 22 is the system sshd's port; use another one (2222) so that clients keep two host keys apart",

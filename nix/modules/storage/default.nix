@@ -215,6 +215,12 @@ in
           message = "vps.storage.initrdUnlock.hostKeyPath is in the Nix store, which is world-readable; keep the key outside it.";
         }
         {
+          assertion =
+            !cfg.initrdUnlock.enable
+            || !(lib.elem cfg.initrdUnlock.hostKeyPath (map (k: k.path) config.services.openssh.hostKeys));
+          message = "vps.storage.initrdUnlock.hostKeyPath is one of the system sshd's host keys; the initrd needs its own (it sits unencrypted on /boot).";
+        }
+        {
           assertion = !cfg.initrdUnlock.enable || cfg.initrdUnlock.authorizedKeys != [ ];
           message = "vps.storage.initrdUnlock.authorizedKeys is empty; nobody could unlock the disk.";
         }
