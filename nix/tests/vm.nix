@@ -5,8 +5,9 @@
 #
 # What differs from a real Hetzner host, and why:
 # - the test driver boots the kernel directly from its own root disk, so GRUB, the LUKS
-#   container, the initrd unlock and the root rollback are switched off here (they are
-#   covered by the evaluation checks and by the lab VMs of the Ansible storage tests);
+#   container, the initrd unlock and the root rollback are switched off here; they are
+#   only evaluated (checks.<system>.eval-example), since booting them needs an installed
+#   disk;
 # - the pool lives on an extra virtio disk that has no serial number, hence no
 #   /dev/disk/by-id link: ZFS imports it from /dev;
 # - the pool does not exist on the first boot (on a real host the storage role creates
