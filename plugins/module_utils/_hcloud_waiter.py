@@ -9,6 +9,12 @@ rounds the interval grows exponentially up to a cap. Rate limits (429 +
 ``RateLimit-Reset``), ``locked`` and 5xx answers are handled underneath by the client's
 retry layer (``_hcloud_client.RetryingTransport``), so nothing is retried twice.
 
+When the API reports ``progress`` and ``started`` (it does for long actions), the next poll
+is timed for when the slowest-but-nearest action should finish, extrapolating its progress
+linearly (conservatively: progress is rounded down by the API, so one point is added);
+otherwise the interval backs off exponentially up to a cap. Several batches of one round
+are fetched in parallel.
+
 Every action gets a timeout from its ``command``: creating or rebuilding a server may take
 minutes, a power action only seconds (``TIMEOUTS``; the caller may override per id).
 
@@ -25,6 +31,8 @@ a fake transport and a fake clock.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import HcloudError
 
@@ -32,6 +40,8 @@ BATCH = 25
 POLL_START = 0.2
 POLL_FACTOR = 1.5
 POLL_CAP = 1.0
+#: Longest sleep planned from a progress estimate.
+ESTIMATE_CAP = 10.0
 
 #: Seconds to wait for an action, by command. Long for create/rebuild, short for power.
 TIMEOUTS = {
@@ -99,6 +109,28 @@ class WaitOutcome(object):
                               details={"errors": [dict(msg=e["msg"], code=e["code"], **e["details"]) for e in errors]})
 
 
+def _parse_time(text):
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def estimate_remaining(action, now):
+    """Seconds until ``action`` should finish, from its progress, or None if unknown."""
+    progress = action.get("progress")
+    started = _parse_time(action.get("started"))
+    if not isinstance(progress, (int, float)) or started is None or not 0 < progress < 100:
+        return None
+    elapsed = now - started
+    if elapsed <= 0:
+        return None
+    done = min(100.0, progress + 1.0)  # the API rounds progress down
+    return elapsed * (100.0 - done) / done
+
+
 def _as_dict(action):
     if action is None:
         return None
@@ -113,13 +145,30 @@ def _as_dict(action):
 
 
 class ActionWaiter(object):
-    def __init__(self, fetch, sleep=time.sleep, clock=time.monotonic,
-                 start=POLL_START, factor=POLL_FACTOR, cap=POLL_CAP):
-        """``fetch(ids) -> list of action dicts`` makes one request for up to 25 ids."""
+    def __init__(self, fetch, sleep=time.sleep, clock=time.monotonic, wall=time.time,
+                 start=POLL_START, factor=POLL_FACTOR, cap=POLL_CAP, parallel=4):
+        """``fetch(ids) -> list of action dicts`` makes one request for up to 25 ids.
+        ``wall`` is the wall clock that the actions' ``started`` times are compared with."""
         self._fetch = fetch
         self._sleep = sleep
         self._clock = clock
+        self._wall = wall
         self.start, self.factor, self.cap = start, factor, cap
+        self.parallel = parallel
+
+    def _next_sleep(self, pending, interval):
+        now = self._wall()
+        estimates = [e for e in (estimate_remaining(a, now) for a in pending.values()) if e is not None]
+        if estimates:
+            return min(ESTIMATE_CAP, max(self.start, min(estimates)))
+        return interval
+
+    def _fetch_all(self, ids):
+        batches = [ids[i:i + BATCH] for i in range(0, len(ids), BATCH)]
+        if len(batches) == 1 or self.parallel <= 1:
+            return [self._fetch(b) for b in batches]
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(batches))) as pool:
+            return list(pool.map(self._fetch, batches))
 
     @classmethod
     def for_client(cls, client, **kwargs):
@@ -147,12 +196,12 @@ class ActionWaiter(object):
             else:
                 pending[action["id"]] = action
         interval = self.start
+        delay = self._next_sleep(pending, interval)
         while pending:
-            self._sleep(interval)
+            self._sleep(delay)
             interval = min(self.cap, interval * self.factor)
-            ids = sorted(pending)
-            for i in range(0, len(ids), BATCH):
-                for action in self._fetch(ids[i:i + BATCH]):
+            for batch in self._fetch_all(sorted(pending)):
+                for action in batch:
                     aid = action.get("id")
                     if aid not in pending:
                         continue
@@ -165,6 +214,7 @@ class ActionWaiter(object):
                     else:
                         pending[aid] = dict(pending[aid], **action)
                 outcome.polls += 1
+            delay = self._next_sleep(pending, interval)
             elapsed = self._clock() - started
             for aid in list(pending):
                 action = pending[aid]

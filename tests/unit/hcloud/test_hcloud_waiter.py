@@ -112,3 +112,36 @@ def test_waiter_uses_get_actions_with_ids_through_the_client():
     outcome = waiter.wait([7, 8])
     assert outcome.ok
     assert seen[0]["id"] == [7, 8]
+
+
+def test_progress_times_the_next_poll_for_the_expected_finish():
+    # A 5 s action that reports linear progress (rounded down) and its start time.
+    clock = Clock()
+    start_wall = 1000.0
+    fetches = []
+
+    def fetch(ids):
+        fetches.append(clock.now)
+        elapsed = clock.now
+        if elapsed >= 5.0:
+            return [{"id": 1, "status": "success", "command": "create_server"}]
+        return [{"id": 1, "status": "running", "command": "create_server",
+                 "progress": int(100 * elapsed / 5.0), "started": "1970-01-01T00:16:40+00:00"}]
+
+    waiter = ActionWaiter(fetch, sleep=clock.sleep, clock=clock, wall=lambda: start_wall + clock.now)
+    outcome = waiter.wait([{"id": 1, "status": "running", "command": "create_server"}])
+    assert outcome.ok
+    assert len(fetches) <= 5, fetches          # a fixed 0.2-1 s backoff would need 7+
+    assert fetches[-1] <= 5.0 + 0.25, fetches  # and it does not overshoot the finish
+    assert all(b > a for a, b in zip(fetches, fetches[1:]))
+
+
+def test_estimate_remaining():
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_waiter import (
+        estimate_remaining)
+    a = {"progress": 49, "started": "2026-01-01T00:00:00+00:00"}
+    import datetime
+    t0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
+    assert abs(estimate_remaining(a, t0 + 10) - 10.0) < 1e-6  # 50 % after 10 s: 10 s left
+    assert estimate_remaining({"progress": 0, "started": "2026-01-01T00:00:00Z"}, t0 + 1) is None
+    assert estimate_remaining({"progress": 50}, t0) is None
