@@ -48,15 +48,24 @@ class Catalogs(object):
     def __init__(self, client):
         self._client = client
         self._cache = {}
-        self._lock = threading.Lock()
+        self._locks = dict((kind, threading.Lock()) for kind in self.SOURCES)
 
     def get(self, kind):
-        with self._lock:
+        with self._locks[kind]:  # one lock per kind: different catalogs load in parallel
             if kind not in self._cache:
                 url, key, params = self.SOURCES[kind]
                 items = iter_pages(self._client, url, key, params=params)
                 self._cache[kind] = Catalog(kind, items, option=self.OPTION[kind])
             return self._cache[kind]
+
+    def prefetch(self, kinds):
+        """Load several catalogs at once (one request each, in parallel)."""
+        kinds = [k for k in kinds if k not in self._cache]
+        if len(kinds) > 1:
+            with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+                list(pool.map(self.get, kinds))
+        elif kinds:
+            self.get(kinds[0])
 
     def fetched(self):
         return sorted(self._cache)

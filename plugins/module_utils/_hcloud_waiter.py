@@ -118,10 +118,16 @@ def _parse_time(text):
         return None
 
 
-def estimate_remaining(action, now):
-    """Seconds until ``action`` should finish, from its progress, or None if unknown."""
+def estimate_remaining(action, now, seen=None):
+    """Seconds until ``action`` should finish, from its progress, or None if unknown.
+
+    ``seen`` is the wall time at which the caller first saw the action (just after issuing
+    it). ``started`` may be rounded down to whole seconds, which would overstate the elapsed
+    time; the later of the two is used, so the estimate errs towards polling early."""
     progress = action.get("progress")
     started = _parse_time(action.get("started"))
+    if seen is not None:
+        started = seen if started is None else max(started, seen)
     if not isinstance(progress, (int, float)) or started is None or not 0 < progress < 100:
         return None
     elapsed = now - started
@@ -155,10 +161,12 @@ class ActionWaiter(object):
         self._wall = wall
         self.start, self.factor, self.cap = start, factor, cap
         self.parallel = parallel
+        self._seen = {}
 
     def _next_sleep(self, pending, interval):
         now = self._wall()
-        estimates = [e for e in (estimate_remaining(a, now) for a in pending.values()) if e is not None]
+        estimates = [e for e in (estimate_remaining(a, now, self._seen.get(aid))
+                                 for aid, a in pending.items()) if e is not None]
         if estimates:
             return min(ESTIMATE_CAP, max(self.start, min(estimates)))
         return interval
@@ -183,6 +191,8 @@ class ActionWaiter(object):
         Returns a :class:`WaitOutcome`; never raises for a failed action."""
         outcome = WaitOutcome()
         timeouts = timeouts or {}
+        self._seen = {}
+        seen_at = self._wall()
         pending = {}
         started = self._clock()
         for action in actions:
@@ -195,6 +205,7 @@ class ActionWaiter(object):
                 outcome.failed[action["id"]] = action
             else:
                 pending[action["id"]] = action
+                self._seen[action["id"]] = seen_at
         interval = self.start
         delay = self._next_sleep(pending, interval)
         while pending:

@@ -358,15 +358,20 @@ class HcloudFleet(HcloudModule):
             wanted["images"].append(d["image"])
             if d.get("location"):
                 wanted["locations"].append(d["location"])
-        checks = []
-        for kind, names in sorted(wanted.items()):
-            unknown = [n for n in names if n not in seen[kind]]
-            if unknown:
-                catalog = self.catalogs.get(kind)
-                checks.extend((catalog, n, None) for n in sorted(set(unknown)))
-        check_catalog(checks)
+        unknown = dict((kind, sorted(set(n for n in names if n not in seen[kind])))
+                       for kind, names in wanted.items())
         needs_keys = [d for d in self.desired
                       if fplan.plans[d["name"]].op == "create" or "enable_rescue" in fplan.plans[d["name"]].steps]
+        prefetch = [kind for kind, names in unknown.items() if names]
+        if any(not str(k).isdigit() for k in _refs_in(needs_keys, "ssh_keys")):
+            prefetch.append("ssh_keys")
+        self.catalogs.prefetch(prefetch)
+        checks = []
+        for kind, names in sorted(unknown.items()):
+            if names:
+                catalog = self.catalogs.get(kind)
+                checks.extend((catalog, n, None) for n in names)
+        check_catalog(checks)
         self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"))
         pgs = _refs_in(creates, "placement_group")
         self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs)

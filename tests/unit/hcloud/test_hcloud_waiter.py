@@ -114,7 +114,9 @@ def test_waiter_uses_get_actions_with_ids_through_the_client():
     assert seen[0]["id"] == [7, 8]
 
 
-def test_progress_times_the_next_poll_for_the_expected_finish():
+@pytest.mark.parametrize("started", ["1970-01-01T00:16:40+00:00",   # exact
+                                     "1970-01-01T00:16:39+00:00"])  # rounded down a second
+def test_progress_times_the_next_poll_for_the_expected_finish(started):
     # A 5 s action that reports linear progress (rounded down) and its start time.
     clock = Clock()
     start_wall = 1000.0
@@ -126,7 +128,7 @@ def test_progress_times_the_next_poll_for_the_expected_finish():
         if elapsed >= 5.0:
             return [{"id": 1, "status": "success", "command": "create_server"}]
         return [{"id": 1, "status": "running", "command": "create_server",
-                 "progress": int(100 * elapsed / 5.0), "started": "1970-01-01T00:16:40+00:00"}]
+                 "progress": int(100 * elapsed / 5.0), "started": started}]
 
     waiter = ActionWaiter(fetch, sleep=clock.sleep, clock=clock, wall=lambda: start_wall + clock.now)
     outcome = waiter.wait([{"id": 1, "status": "running", "command": "create_server"}])
