@@ -19,6 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import (
+    APIException,
     HcloudAmbiguousCreate,
     HcloudError,
     iter_pages,
@@ -176,6 +177,14 @@ class ServerOps(object):
         for _ in range(CREATE_ATTEMPTS):
             try:
                 resp = self.request("POST", "/servers", json=body)
+            except APIException as exc:
+                if exc.code == "uniqueness_error":
+                    raise HcloudError(
+                        "a server named %s already exists but was not found where it was looked "
+                        "for (for hcloud_fleet: it lacks the label of this fleet); label it, "
+                        "rename it or delete it" % job.name, code="uniqueness_error",
+                        details={"name": job.name, "api_message": exc.message})
+                raise
             except HcloudAmbiguousCreate as exc:
                 last = exc
                 found = self._find_server(job.name)

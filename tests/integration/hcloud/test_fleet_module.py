@@ -144,6 +144,31 @@ def test_bad_input_fails_before_anything_is_created(lab):
     assert lab.calls("POST", "/v1/servers") == 0 and not lab.servers()
 
 
+def test_failed_creates_are_reported_then_converge(lab):
+    lab.configure(fault_actions={"create_server": 1.0})
+    lab.client().servers.create(name="stray", server_type=__import__("hcloud").server_types.ServerType(
+        name="cx22"), image=__import__("hcloud").images.Image(name="debian-12"))
+    args = {"fleet": "h", "servers": [server("h1", state="started"), server("h2", state="started"),
+                                      server("stray")]}
+    r = by_task(run_tasks([{"name": "failing", "ignore_errors": True, F: args}], env=env(lab)))
+    res = r["failing"]
+    assert res["failed"] and res["code"] == "fleet_incomplete" and res["changed"]
+    assert set(res["failed_servers"]) == {"h1", "h2", "stray"}
+    assert res["failed_servers"]["h1"]["code"] != "uniqueness_error"
+    assert "create_server" in res["failed_servers"]["h1"]["msg"]
+    assert res["failed_servers"]["stray"]["code"] == "uniqueness_error"
+    assert "lacks the label" in res["failed_servers"]["stray"]["msg"]
+    # The half-created servers are reported with their ids.
+    assert res["servers"]["h1"]["id"] and res["servers"]["h2"]["id"]
+    lab.configure(fault_actions={})
+    args["servers"] = args["servers"][:2]
+    again = run_tasks([{"name": "again", F: args}, {"name": "noop", F: args}], env=env(lab),
+                      expect_ok=True)
+    assert again[0]["changed"] and not again[1]["changed"]
+    assert all(f["status"] == "running" for f in again[1]["servers"].values())
+    assert names_in_lab(lab) == Counter({"h1": 1, "h2": 1, "stray": 1})
+
+
 def test_faults_converge_without_duplicates(lab):
     # 20 % of answers are 5xx or dropped connections, a small rate-limit bucket produces
     # 429s, and a fifth of the create actions fail. Re-runs must converge, never duplicate.
