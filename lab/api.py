@@ -723,16 +723,16 @@ def create_server(w, req):
                           backend_call=(w.backend.create_server, (spec,)))
     nxt = []
     if start:
-        nxt.append(w.new_action("start_server", [("server", sid)],
-                                duration=action["_finish_at"] - time.time()))
+        nxt.append(w.new_action("start_server", [("server", sid)], duration=0.0,
+                                after=action))
     for n in nets:
         nxt.append(w.new_action("attach_to_network", [("server", sid), ("network", n["id"])],
-                                duration=action["_finish_at"] - time.time()))
+                                duration=0.0, after=action))
     for v in vols:
         v["server"] = sid
         w.touch("volume", v["id"])
         nxt.append(w.new_action("attach_volume", [("volume", v["id"]), ("server", sid)],
-                                duration=action["_finish_at"] - time.time(),
+                                locks=[("volume", v["id"]), ("server", sid)], after=action,
                                 backend_call=(w.backend.attach_volume,
                                               (w.volume_spec(v), spec))))
     return ok({"server": server_json(w, s), "action": _act(w, action),
@@ -1069,7 +1069,7 @@ def create_volume(w, req):
     if server:
         v["server"] = server["id"]
         nxt.append(w.new_action("attach_volume", [("volume", vid), ("server", server["id"])],
-                                duration=a["_finish_at"] - time.time(),
+                                locks=[("volume", vid), ("server", server["id"])], after=a,
                                 backend_call=(w.backend.attach_volume,
                                               (w.volume_spec(v), w.server_spec(server)))))
     return ok({"volume": volume_json(w, v), "action": _act(w, a),

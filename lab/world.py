@@ -153,6 +153,7 @@ class World:
         self.counters = dict(ID_BASE)
         self.heap: list = []
         self.locks: dict[tuple, int] = {}
+        self.deferred: dict[int, tuple] = {}  # action id -> backend call waiting for a parent
         self.dirty: set = set()
         self.version = 0
         self.cache: dict = {}
@@ -179,7 +180,7 @@ class World:
         for a in self.objs["action"].values():
             if a["status"] != "running":
                 continue
-            if self.backend.blocking and a.get("_backend") == "pending":
+            if self.backend.blocking and a.get("_backend") in ("pending", "deferred"):
                 a["_backend"] = "done"
                 a["_backend_error"] = "lab restarted while the action was running"
                 a["_finish_at"] = now
@@ -241,6 +242,7 @@ class World:
                 self.objs[kind].clear()
             self.heap.clear()
             self.locks.clear()
+            self.deferred.clear()
             self.counters = dict(ID_BASE)
             self.commit()
             self.version += 1
@@ -311,7 +313,10 @@ class World:
                    locks: Optional[list[tuple[str, int]]] = None,
                    on_success: Optional[list] = None, on_error: Optional[list] = None,
                    backend_call: Optional[tuple[Callable, tuple]] = None,
-                   duration: Optional[float] = None) -> dict:
+                   duration: Optional[float] = None, after: Optional[dict] = None) -> dict:
+        """Create a running action.  ``after``: a parent action (create -> next_actions);
+        this one then starts (and calls the backend) only when the parent has finished,
+        and ends in error if the parent does."""
         now = time.time()
         nominal = self.config.durations.get(command, DURATIONS.get(command, 1.0))
         if duration is None:
@@ -320,7 +325,7 @@ class World:
             "id": self.new_id("action"), "command": command, "status": "running",
             "progress": 0, "started": iso(now), "finished": None,
             "resources": [{"id": oid, "type": kind} for kind, oid in resources],
-            "error": None, "_t0": now, "_finish_at": now + duration,
+            "error": None, "_t0": now, "_finish_at": now + duration, "_duration": duration,
             "_locks": [list(lk) for lk in (locks if locks is not None else [])],
             "_on_success": on_success or [], "_on_error": on_error or [],
             "_fail": self.faults.action_fails(command),
@@ -328,22 +333,36 @@ class World:
         self.put("action", a)
         for kind, oid in a["_locks"]:
             self.locks[(kind, oid)] = a["id"]
+        if after is not None and after["status"] == "running":
+            a["_after"] = after["id"]
+            after.setdefault("_children", []).append(a["id"])
+            self.touch("action", after["id"])
+            if backend_call is not None and not a["_fail"]:
+                self.deferred[a["id"]] = backend_call
+                a["_backend"] = "deferred"
+            return a  # the parent's _finish starts it
+        self._start(a, backend_call, now)
+        return a
+
+    def _start(self, a: dict, backend_call, now: float) -> None:
         if backend_call is not None and not a["_fail"]:
             fn, args = backend_call
             if self.backend.blocking:
                 a["_backend"] = "pending"
                 self.executor.submit(self._backend_worker, a["id"], fn, args)
             else:
+                a["_backend"] = "done"
                 try:
                     fn(*args)
                 except Exception as exc:  # noqa: BLE001 - becomes the action's error
                     a["_backend_error"] = str(exc) or repr(exc)
+        elif a.get("_backend") == "deferred":
+            a["_backend"] = "done"
         if a.get("_backend") != "pending":
-            if duration <= 0:
+            if a["_finish_at"] <= now:
                 self._finish(a, now)
             else:
                 heapq.heappush(self.heap, (a["_finish_at"], a["id"]))
-        return a
 
     def _backend_worker(self, aid: int, fn: Callable, args: tuple) -> None:
         err = None
@@ -371,8 +390,12 @@ class World:
         while self.heap and self.heap[0][0] <= now:
             t, aid = heapq.heappop(self.heap)
             a = self.objs["action"].get(aid)
-            if a is None or a["status"] != "running" or a.get("_backend") == "pending":
+            if a is None or a["status"] != "running" or a.get("_backend") in ("pending",
+                                                                               "deferred"):
                 continue
+            parent = self.objs["action"].get(a.get("_after"))
+            if parent is not None and parent["status"] == "running":
+                continue  # the parent's _finish re-schedules it
             self._finish(a, max(t, a["_finish_at"]))
 
     def _finish(self, a: dict, when: float) -> None:
@@ -402,6 +425,18 @@ class World:
                 del self.locks[(kind, oid)]
                 self.touch(kind, oid)
         self.touch("action", a["id"])
+        for cid in a.get("_children", []):
+            child = self.objs["action"].get(cid)
+            if child is None or child["status"] != "running":
+                continue
+            call = self.deferred.pop(cid, None)
+            child["_t0"] = when
+            child["_finish_at"] = when + child.get("_duration", 0.0)
+            if err:
+                child["_backend"] = "done"
+                child["_backend_error"] = f"{a['command']} failed: {err}"
+                call = None
+            self._start(child, call, when)
 
     def action_json(self, a: dict) -> dict:
         progress = a["progress"]

@@ -112,3 +112,28 @@ def test_restart_ends_interrupted_actions_and_resumes(tmp_path):
         resumes = [x for x in calls(tmp_path) if x["call"] == "resume"]
         assert resumes[-1]["servers"] == [[r.server.id, "running"]]
         assert c.servers.get_by_id(r.server.id).locked is False
+
+
+def test_next_actions_follow_their_parent(tmp_path):
+    with fake_lab(tmp_path, "delay=0.4") as lab:
+        c = lab.client()
+        from hcloud.locations import Location
+        vol = c.volumes.create(size=10, name="data", location=Location(name="fsn1"))
+        vol.action.wait_until_finished()
+        r = c.servers.create(name="withvol", server_type=ServerType(name="cx22"),
+                             image=Image(name="debian-12"), volumes=[vol.volume])
+        assert [a.command for a in r.next_actions] == ["start_server", "attach_volume"]
+        time.sleep(0.2)
+        # the attach waits for the server to exist in the backend
+        assert [x["call"] for x in calls(tmp_path)][-1] == "create_server"
+        for a in [r.action] + r.next_actions:
+            a.wait_until_finished()
+        order = [x["call"] for x in calls(tmp_path) if x["call"] != "resume"]
+        assert order == ["create_volume", "create_server", "attach_volume"]
+        assert c.volumes.get_by_id(vol.volume.id).server.id == r.server.id
+        # a failed create fails its next actions too
+        bad = c.servers.create(name="fail-x", server_type=ServerType(name="cx22"),
+                               image=Image(name="debian-12"))
+        with pytest.raises(ActionFailedException) as exc:
+            bad.next_actions[0].wait_until_finished()
+        assert exc.value.action.error["message"].startswith("create_server failed: ")
