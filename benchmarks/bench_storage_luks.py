@@ -105,62 +105,71 @@ def outcome(res):
     return "changed" if res.get("changed") else "ok (no change)"
 
 
+def run_bench(vm, tmp, rounds):
+    """Both measurements on a booted rescue VM; returns the report dict."""
+    report = {"rounds": rounds}
+    inv = vm.inventory(tmp / "inv.ini")
+    vm.ssh(WRAP, check=True)
+    # 1. data safety on ext4
+    a, b = vm.add_disk(size_mb=64), vm.add_disk(size_mb=64)
+    for dev in (a, b):
+        vm.ssh("mkfs.ext4 -q -F -L precious %s && mkdir -p /mnt/x && mount %s /mnt/x && "
+               "echo important > /mnt/x/data.txt && umount /mnt/x && sync" % (dev, dev),
+               check=True)
+    before = {"ours": sha_and_type(vm, a), "peer": sha_and_type(vm, b)}
+    tasks = [dict(name="ours", ignore_errors=True, **ours(a)),
+             dict(name="peer", ignore_errors=True, **peer(b))]
+    results, _, _ = play(vm, inv, tasks)
+    res = dict((r["_task"], r) for r in results)
+    after = {"ours": sha_and_type(vm, a), "peer": sha_and_type(vm, b)}
+    report["ext4"] = dict((side, {
+        "outcome": outcome(res[side]),
+        "disk_changed": before[side][0] != after[side][0],
+        "blkid_before": before[side][1], "blkid_after": after[side][1]})
+        for side in ("ours", "peer"))
+
+    # 2. no-op re-run of state: opened
+    c, d = vm.add_disk(size_mb=64), vm.add_disk(size_mb=64)
+    setup = [dict(name="setup ours", **ours(c, state="opened", name="bench-ours")),
+             dict(name="setup peer", **peer(d, state="opened", name="bench-peer"))]
+    results, _, _ = play(vm, inv, setup)
+    bad = [r for r in results if r.get("failed")]
+    if bad:
+        raise RuntimeError("setup failed: %s" % json.dumps(bad, default=str)[:3000])
+    runs = {"ours": [], "peer": []}
+    for _ in range(rounds):
+        for side, dev, name, make in (("ours", c, "bench-ours", ours),
+                                      ("peer", d, "bench-peer", peer)):
+            tasks = [dict(name="%s %d" % (side, i), **make(dev, state="opened", name=name))
+                     for i in range(5)]
+            results, seconds, calls = play(vm, inv, tasks)
+            runs[side].append({
+                "seconds": seconds, "calls": len(calls),
+                "changed": sum(1 for r in results if r.get("changed")),
+                "failed": sum(1 for r in results if r.get("failed")),
+                "by_tool": dict((t, sum(1 for c_ in calls if c_[0] == t)) for t in TOOLS)})
+    report["noop"] = dict((side, {
+        "median_seconds_per_5": statistics.median(r["seconds"] for r in rs),
+        "processes_per_task": statistics.median(r["calls"] for r in rs) / 5.0,
+        "by_tool_per_5": rs[0]["by_tool"], "changed": rs[0]["changed"],
+        "failed": rs[0]["failed"], "runs": rs}) for side, rs in runs.items())
+    vm.ssh("cryptsetup close bench-ours; cryptsetup close bench-peer; true")
+    for dev in (a, b, c, d):
+        vm.remove_disk(dev)
+    return report
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     ensure_peers()
-    report = {"rounds": args.rounds}
     with tempfile.TemporaryDirectory(prefix="bench-luks-") as tmp:
         tmp = Path(tmp)
         vm = boot_rescue(tmp / "vm", name="bench-luks")
         try:
-            inv = vm.inventory(tmp / "inv.ini")
-            vm.ssh(WRAP, check=True)
-            # 1. data safety on ext4
-            a, b = vm.add_disk(size_mb=64), vm.add_disk(size_mb=64)
-            for dev in (a, b):
-                vm.ssh("mkfs.ext4 -q -F -L precious %s && mkdir -p /mnt/x && mount %s /mnt/x && "
-                       "echo important > /mnt/x/data.txt && umount /mnt/x && sync" % (dev, dev),
-                       check=True)
-            before = {"ours": sha_and_type(vm, a), "peer": sha_and_type(vm, b)}
-            tasks = [dict(name="ours", ignore_errors=True, **ours(a)),
-                     dict(name="peer", ignore_errors=True, **peer(b))]
-            results, _, _ = play(vm, inv, tasks)
-            res = dict((r["_task"], r) for r in results)
-            after = {"ours": sha_and_type(vm, a), "peer": sha_and_type(vm, b)}
-            report["ext4"] = dict((side, {
-                "outcome": outcome(res[side]),
-                "disk_changed": before[side][0] != after[side][0],
-                "blkid_before": before[side][1], "blkid_after": after[side][1]})
-                for side in ("ours", "peer"))
-
-            # 2. no-op re-run of state: opened
-            c, d = vm.add_disk(size_mb=64), vm.add_disk(size_mb=64)
-            setup = [dict(name="setup ours", **ours(c, state="opened", name="bench-ours")),
-                     dict(name="setup peer", **peer(d, state="opened", name="bench-peer"))]
-            results, _, _ = play(vm, inv, setup)
-            bad = [r for r in results if r.get("failed")]
-            if bad:
-                raise RuntimeError("setup failed: %s" % json.dumps(bad, default=str)[:3000])
-            runs = {"ours": [], "peer": []}
-            for _ in range(args.rounds):
-                for side, dev, name, make in (("ours", c, "bench-ours", ours),
-                                              ("peer", d, "bench-peer", peer)):
-                    tasks = [dict(name="%s %d" % (side, i), **make(dev, state="opened", name=name))
-                             for i in range(5)]
-                    results, seconds, calls = play(vm, inv, tasks)
-                    runs[side].append({
-                        "seconds": seconds, "calls": len(calls),
-                        "changed": sum(1 for r in results if r.get("changed")),
-                        "failed": sum(1 for r in results if r.get("failed")),
-                        "by_tool": dict((t, sum(1 for c_ in calls if c_[0] == t)) for t in TOOLS)})
-            report["noop"] = dict((side, {
-                "median_seconds_per_5": statistics.median(r["seconds"] for r in rs),
-                "processes_per_task": statistics.median(r["calls"] for r in rs) / 5.0,
-                "by_tool_per_5": rs[0]["by_tool"], "changed": rs[0]["changed"],
-                "failed": rs[0]["failed"], "runs": rs}) for side, rs in runs.items())
+            report = run_bench(vm, tmp, args.rounds)
         finally:
             vm.close()
     if args.json:
