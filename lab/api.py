@@ -29,6 +29,7 @@ class Request:
     query: dict            # name -> list of values
     body: Any
     params: dict = field(default_factory=dict)
+    base: str = ""           # "http://host:port" as the client addressed us (Link URLs)
 
     def q(self, name: str, default=None):
         vals = self.query.get(name)
@@ -142,7 +143,7 @@ def _paginate(w: World, req: Request, key: str, items, to_json: Callable, sort_f
 
     def link(p, rel):
         q = [(k, x) for k, vs in base.items() for x in vs] + [("page", p)]
-        links.append(f'<{req.path}?{urlencode(q)}>; rel="{rel}"')
+        links.append(f'<{req.base}{req.path}?{urlencode(q)}>; rel="{rel}"')
     if page > 1:
         link(page - 1, "prev")
     if page < last:
@@ -224,6 +225,11 @@ def _list_actions(w: World, req: Request, acts: list) -> Response:
 
 
 def list_actions(w, req):
+    ids = req.qs("id")
+    if ids:  # the batched wait of every client: look the ids up directly
+        acts = w.objs["action"]
+        found = {acts[i]["id"]: acts[i] for i in (_int(x, "id") for x in ids) if i in acts}
+        return _list_actions(w, req, list(found.values()))
     return _list_actions(w, req, _actions_for(w, None, None))
 
 

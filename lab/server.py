@@ -298,8 +298,9 @@ def make_handler(lab: Lab):
                 except ValueError as exc:
                     return self._error(APIError(400, "json_error", f"invalid JSON in the request "
                                                 f"body: {exc}"), headers)
+            host = self.headers.get("host") or "%s:%d" % self.server.server_address[:2]
             req = api.Request(self.command, path, parse_qs(url.query, keep_blank_values=True),
-                              body, params)
+                              body, params, base=f"http://{host}")
             w = lab.world
             try:
                 with w.lock:

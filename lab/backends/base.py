@@ -30,19 +30,30 @@ How the emulator drives a backend
      action is not applied (e.g. a failed poweron leaves the server ``off``).
    Progress is reported by the emulator from elapsed time vs duration, capped at 99 %
    until the method has returned.
-4. Threads: the emulator never runs two calls for the same server (or the same volume) at
+4. Next actions: a create's ``next_actions`` (``start_server``, ``attach_volume`` of
+   volumes given at create, ...) start only when their parent action has finished: their
+   backend calls (e.g. ``attach_volume``) are made after ``create_server`` returned, and
+   if the parent fails they end in error without calling the backend.
+5. Threads: the emulator never runs two calls for the same server (or the same volume) at
    once: a running action locks its resources (the API answers 423 ``locked``).  Calls
    for different servers may run concurrently from different worker threads, so a
    backend must protect its own shared structures.  Calls arrive in API order for any
    one resource.
-5. Restart: the state survives in ``<state_dir>/lab.sqlite``.  After opening it the
+6. Restart: the state survives in ``<state_dir>/lab.sqlite``.  After opening it the
    emulator calls ``resume(servers, volumes)`` once with everything that exists and the
    power state the API believes in, so a VM backend can restart VMs that were running.
    Actions that were still running when the emulator stopped are ended in ``error``
    (``"lab restarted while the action was running"``) for blocking backends, and are
    settled by time for non-blocking ones.
-6. ``close()`` is called on SIGTERM/shutdown after the HTTP server stopped; it must stop
+7. ``close()`` is called on SIGTERM/shutdown after the HTTP server stopped; it must stop
    every VM/process the backend started (the lab promises to leave nothing running).
+   Worker threads still blocked in a backend call are not waited for: the process exits
+   after ``close()`` returns, and those actions end in error at the next start.
+8. ``POST /__lab/reset`` with ``world: true`` calls ``delete_server`` / ``delete_volume``
+   synchronously for everything before forgetting the world.
+
+Selecting a backend: ``hcloud-lab serve --backend api|qemu|package.module:Class``
+(``--backend-opt KEY=VALUE`` pairs become constructor keyword arguments, as strings).
 
 Rescue semantics, as the emulator applies them
 ==============================================

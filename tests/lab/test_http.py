@@ -108,6 +108,7 @@ def test_pagination_meta_and_link_header(lab):
     assert body["meta"]["pagination"] == {"page": 2, "per_page": 3, "previous_page": 1,
                                           "next_page": 3, "last_page": 3, "total_entries": 7}
     link = headers["Link"]
+    assert link.startswith(f"<{lab.endpoint}/servers?")
     assert 'page=1>; rel="prev"' in link and 'page=3>; rel="next"' in link
     assert 'rel="last"' in link and "per_page=3" in link
     st, _, body = lab.request("GET", "/servers?per_page=3&page=3")
