@@ -86,7 +86,7 @@ def paginate(w: World, req: Request, key: str, items, to_json: Callable,
     """One page of ``items`` (an iterable, or a callable returning one) as the API lists it.
     With ``cache_kind`` the serialised answer is cached until the world changes."""
     if cache_kind:
-        ck = ("list", req.path, tuple(sorted((k, tuple(v)) for k, v in req.query.items())))
+        ck = ("list", req.base, req.path, tuple(sorted((k, tuple(v)) for k, v in req.query.items())))
         hit = w.cache.get(ck)
         if hit is None:
             hit = w.cache[ck] = _paginate(w, req, key, items() if callable(items) else items,
