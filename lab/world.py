@@ -159,6 +159,7 @@ class World:
         self.cache: dict = {}
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lab-backend") \
             if backend.blocking else None
+        backend.notify = self.backend_event
         self.db = sqlite3.connect(self.state_dir / "lab.sqlite", check_same_thread=False,
                                   isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -191,6 +192,29 @@ class World:
         for kind in self.objs:  # keep dicts ordered by id
             self.objs[kind] = dict(sorted(self.objs[kind].items()))
         self.commit()
+
+    def backend_event(self, server_id: int, event: str, **data) -> None:
+        """Events a backend reports on its own (``backend.notify``): ``"status"`` with
+        ``status="off"|"running"`` when the guest powered off or rebooted by itself, and
+        ``"rescue_used"`` when a boot consumed the rescue system.  A status event while an
+        action runs on the server is ignored: the action's own outcome decides."""
+        with self.lock:
+            s = self.objs["server"].get(server_id)
+            if s is None:
+                return
+            if event == "rescue_used":
+                s["rescue_enabled"] = False
+                s["_booted"] = "rescue"
+            elif event == "status" and data.get("status") in ("off", "running"):
+                if self.is_locked("server", server_id):
+                    return
+                s["status"] = data["status"]
+                if data["status"] == "off":
+                    s["_booted"] = None
+            else:
+                return
+            self.touch("server", server_id)
+            self.commit()
 
     def resume_backend(self) -> None:
         with self.lock:

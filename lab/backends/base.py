@@ -76,7 +76,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 
 class BackendError(Exception):
@@ -147,6 +147,14 @@ class Backend(abc.ABC):
     name: str = "base"
     #: True: calls run in worker threads and actions wait for them (see module doc).
     blocking: bool = False
+    #: Set by the emulator before any call: ``notify(server_id, event, **data)`` tells it
+    #: what happened without an API action.  Events: ``"status"`` with
+    #: ``status="off"|"running"`` (the guest powered off, or rebooted by itself; ignored
+    #: while an action runs on the server) and ``"rescue_used"`` (a boot consumed the
+    #: armed rescue system: ``rescue_enabled`` becomes false).  Thread-safe; never call
+    #: it while holding a lock that a backend method called by the emulator also takes
+    #: from the emulator's side (the emulator calls blocking backends without its lock).
+    notify: Optional[Callable[..., None]] = None
 
     def __init__(self, state_dir: Path, **options: Any) -> None:
         self.state_dir = Path(state_dir)

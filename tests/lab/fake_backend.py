@@ -91,3 +91,18 @@ class SlowBackend(Backend):
 
     def server_info(self, spec):
         return {"console_log": str(self.state_dir / f"console-{spec.id}.log")}
+
+
+class NotifyingBackend(SlowBackend):
+    """SlowBackend whose guests "power off by themselves" 0.3 s after a power_on with
+    user_data "selfstop", and which reports rescue boots (events through notify)."""
+
+    def power_on(self, spec, rescue):
+        super().power_on(spec, rescue)
+        if rescue:
+            self.notify(spec.id, "rescue_used")
+
+    def create_server(self, spec):
+        super().create_server(spec)
+        if spec.user_data == "selfstop":
+            threading.Timer(0.3, self.notify, (spec.id, "status"), {"status": "off"}).start()

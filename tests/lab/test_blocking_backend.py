@@ -137,3 +137,22 @@ def test_next_actions_follow_their_parent(tmp_path):
         with pytest.raises(ActionFailedException) as exc:
             bad.next_actions[0].wait_until_finished()
         assert exc.value.action.error["message"].startswith("create_server failed: ")
+
+
+def test_backend_events_reach_the_api(tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join([str(HERE.parent.parent), str(HERE)])}
+    with start_lab(state_dir=tmp_path, backend="fake_backend:NotifyingBackend", env=env,
+                   extra_args=["--time-scale", "0.0001", "--backend-opt", "delay=0.05"]) as lab:
+        c = lab.client()
+        r = c.servers.create(name="selfstop", server_type=ServerType(name="cx22"),
+                             image=Image(name="debian-12"), user_data="selfstop")
+        r.action.wait_until_finished()
+        deadline = time.time() + 10
+        while c.servers.get_by_id(r.server.id).status != "off" and time.time() < deadline:
+            time.sleep(0.1)
+        assert c.servers.get_by_id(r.server.id).status == "off"  # the guest powered off
+        s = r.server
+        s.enable_rescue().action.wait_until_finished()
+        s.power_on().wait_until_finished()
+        s = c.servers.get_by_id(s.id)
+        assert s.status == "running" and s.rescue_enabled is False
