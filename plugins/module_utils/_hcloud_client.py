@@ -223,7 +223,8 @@ class RetryingTransport(object):
         code = exc.code
         if status == 429 or code == "rate_limit_exceeded" or code == 429:
             return "rate"
-        if status in (409, 423) or code in _RETRY_CODES or code in (409, 423):
+        # 409 is also uniqueness_error (never retried): go by the error code there.
+        if code in _RETRY_CODES or status == 423 or code == 423 or (code == 409 and status == 409):
             return "retry"
         if (status is not None and status >= 500) or code in _SERVER_CODES or \
                 (isinstance(code, int) and code >= 500):

@@ -54,6 +54,16 @@ def test_library_does_not_retry_on_its_own():
     assert len(session.calls) == 2 and len(sleeps) == 1
 
 
+def test_uniqueness_error_is_not_retried():
+    client, session, sleeps = make_fake_client([
+        ("POST", "/servers", error(409, "uniqueness_error", "server name 'a' is already used")),
+    ])
+    with pytest.raises(Exception) as exc:
+        client.request("POST", "/servers", json={"name": "a"})
+    assert hc.translate_error(exc.value).code == "uniqueness_error"
+    assert len(session.calls) == 1 and sleeps == []
+
+
 def test_create_with_lost_answer_is_ambiguous_not_retried():
     client, session, sleeps = make_fake_client([
         ("POST", "/servers", error(500, "server_error")),
