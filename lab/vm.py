@@ -36,8 +36,8 @@ SSH_OPTS = [
 ]
 # Console lines that mean the boot failed for good (shown by status and raised by waits).
 BOOT_FAILURES = (
-    "Dropping to a shell", "Kernel panic", "ALERT!", "Gave up waiting for root",
-    "Failed to mount", "No init found", "end Kernel panic",
+    "Dropping to a shell", "Kernel panic - not syncing", "Gave up waiting for root",
+    "as root file system", "No init found", "No working init found",
 )
 
 
@@ -627,5 +627,10 @@ def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
     return out
 
 
-RESCUE_APPEND = "console=ttyS0,115200 rdinit=/sbin/init net.ifnames=0"
-DISK_APPEND = "console=ttyS0,115200 root=/dev/sda1 ro net.ifnames=0"
+# quiet: every console byte costs an I/O exit under TCG; failures are still printed.
+# Long systemd timeouts: on a loaded host a TCG guest is slow, and a unit that times out
+# (networkd, logind) would cost SSH.
+_COMMON_APPEND = ("console=ttyS0,115200 net.ifnames=0 quiet systemd.show_status=auto "
+                  "systemd.default_timeout_start_sec=600 systemd.watchdog_sec=0")
+RESCUE_APPEND = "rdinit=/sbin/init " + _COMMON_APPEND
+DISK_APPEND = "root=/dev/sda1 ro " + _COMMON_APPEND

@@ -23,7 +23,7 @@ from typing import Callable
 from .store import Image, find_image, images_dir
 
 # bump when a recipe changes in a way the hashes below do not see
-BUILD_VERSION = {"rescue": "4", "disk": "5"}
+BUILD_VERSION = {"rescue": "6", "disk": "5"}
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
@@ -35,7 +35,7 @@ RESCUE_PACKAGES = [
     "zfsutils-linux", "cryptsetup", "cryptsetup-bin", "gdisk", "parted", "openssh-server",
     "python3", "util-linux", "e2fsprogs", "dosfstools", "systemd-sysv", "udev", "dbus",
     "libpam-systemd", "iproute2", "kmod", "procps", "less", "ca-certificates", "curl",
-    "rsync", "xz-utils", "zstd", "lvm2", "mdadm", "psmisc", "file",
+    "rsync", "xz-utils", "zstd", "lvm2", "mdadm", "psmisc",
 ]
 # purged after the modules are built, so the RAM image stays small
 RESCUE_PURGE = ["zfs-dkms", "dkms", "linux-headers-cloud-amd64"]
@@ -109,7 +109,22 @@ find "$R/lib/modules/$KVER" -name 'zfs.ko*' | grep -q . \
     || { echo "lab: dkms built no zfs.ko for $KVER" >&2; exit 1; }
 say "ZFS modules built; removing the build toolchain"
 cp -a "$R/lib/modules/$KVER/updates" "$R/root/lab-updates"
-in_root apt-get purge -y -q --autoremove PURGE_LIST >/dev/null
+# The kernel headers are never auto-removed (APT::NeverAutoRemove), so name the
+# toolchain explicitly; its libraries then go with --autoremove.
+toolchain=$(in_root dpkg-query -W -f '${Package}\n' | grep -E \
+    '^(PURGE_LIST|linux-headers-.*|linux-kbuild-.*|linux-compiler-.*|gcc|gcc-12|cpp|cpp-12|make|dpkg-dev|libc6-dev|binutils|patch|perl|libdpkg-perl)$' || true)
+say "purging: $(echo $toolchain)"
+in_root apt-get purge -y -q --autoremove $toolchain
+for t in zpool zfs cryptsetup sgdisk parted python3 sshd wipefs blkid mkfs.ext4 mkfs.vfat; do
+    in_root sh -c "command -v $t" >/dev/null || { echo "lab: $t missing after the purge" >&2; exit 1; }
+done
+rm -rf "$R/usr/src/"* "$R/var/lib/dkms" "$R/usr/lib/udev/hwdb.d/"*
+# Hardware a lab VM (and a Hetzner Cloud VM) does not have: smaller image, faster boot.
+M="$R/lib/modules/$KVER/kernel"
+rm -rf "$M/drivers/gpu" "$M/drivers/infiniband" "$M/drivers/media" "$M/drivers/usb" \
+    "$M/drivers/net/wireless" "$M/drivers/net/ethernet" "$M/drivers/bluetooth" \
+    "$M/drivers/staging" "$M/sound" "$M/net/wireless" "$M/net/mac80211" "$M/net/bluetooth" \
+    "$M/fs/ocfs2" "$M/fs/gfs2" "$M/fs/ceph" "$M/fs/smb" "$M/fs/cifs" "$M/fs/nfsd"
 rm -rf "$R/lib/modules/$KVER/updates"
 mv "$R/root/lab-updates" "$R/lib/modules/$KVER/updates"
 in_root depmod -a "$KVER"
@@ -404,7 +419,7 @@ def _build_into(kind: str, rhash: str, tmp: Path, base: Path, stage: _Stages) ->
     root = tmp / "root"
     hook = tmp / "hook.sh"
     strip = tmp / "strip.sh"
-    hook.write_text((RESCUE_HOOK.replace("PURGE_LIST", " ".join(RESCUE_PURGE))
+    hook.write_text((RESCUE_HOOK.replace("PURGE_LIST", "|".join(RESCUE_PURGE))
                      if kind == "rescue" else DISK_HOOK))
     strip.write_text(STRIP_HOOK)
     stage(f"building in {tmp} (log: {log})")
@@ -440,6 +455,10 @@ def _build_into(kind: str, rhash: str, tmp: Path, base: Path, stage: _Stages) ->
         shutil.rmtree(final)
     os.rename(tmp, final)
     img = Image(kind, final, manifest)
+    # Older images of this kind are superseded (running VMs keep their open files).
+    for old in base.glob(f"{kind}-*"):
+        if old != final and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
     stage(f"done in {stage.elapsed:.0f}s: {final} ({img.size_bytes() / 2**20:.0f} MiB)")
     return img
 
