@@ -4,7 +4,7 @@
 # (the lab image build enables `contrib` inside its own chroot, not here).
 set -euo pipefail
 pkgs=(qemu-system-x86 qemu-utils mmdebstrap nix-bin zstd cpio openssh-client gdisk
-      e2fsprogs util-linux ca-certificates
+      e2fsprogs util-linux ca-certificates debian-archive-keyring seabios
       cryptsetup-bin  # cryptsetup-bin: luks_device tests on image files (no dm needed)
       hcloud-cli)     # hcloud-cli: the lab tests check that the official CLI works on it
 missing=()

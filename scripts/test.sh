@@ -7,5 +7,9 @@ export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
+echo "== lab VM images (first build ~10 min, then reused from the cache in seconds)"
+hcloud-lab images build
+export NIXOS_HETZNER_LAB_REQUIRE_VMS=1  # images exist now: a VM test may fail, not skip
+
 echo "== pytest (unit, API integration, nix, lab VMs)"
 python -m pytest tests "$@"
