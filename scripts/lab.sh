@@ -84,6 +84,7 @@ down() {
   if ! pid=$(running_pid); then
     echo "lab not running"
     rm -f "$PIDFILE"
+    "$LAB" vms kill --state-dir "$STATE" 2>/dev/null | grep -v '^stopped 0 ' || true  # VMs of a crashed lab
     return 0
   fi
   kill -TERM "$pid"
@@ -97,6 +98,7 @@ down() {
     sleep 0.2
   done
   rm -f "$PIDFILE"
+  "$LAB" vms kill --state-dir "$STATE" 2>/dev/null | grep -v '^stopped 0 ' || true  # qemu backend: no VM outlives the lab
   echo "lab stopped"
 }
 
