@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import urlencode
 
 from . import catalog
+from .backends.base import ServerTypeSpec
 from .errors import APIError, invalid, not_found, protected, uniqueness
 from .world import KIND_LABEL, PROTECTABLE, World, iso, ssh_fingerprint
 
@@ -898,7 +900,6 @@ def change_type(w, s, body):
     if st["disk"] < s["primary_disk_size"]:
         raise invalid({"server_type": f"{st['name']} has a {st['disk']} GB disk, smaller than the "
                                       f"server's {s['primary_disk_size']} GB"})
-    from .backends.base import ServerTypeSpec
     new = ServerTypeSpec(name=st["name"], cores=st["cores"], memory_gb=st["memory"],
                          disk_gb=st["disk"] if upgrade else s["primary_disk_size"],
                          architecture=st["architecture"], cpu_type=st["cpu_type"])
@@ -1172,7 +1173,6 @@ def _check_rules(rules) -> list:
             raise invalid({f"{f}.protocol": f"must be one of {', '.join(PROTOCOLS)}"})
         port = r.get("port")
         if proto in ("tcp", "udp"):
-            import re
             if not isinstance(port, str) or not re.fullmatch(r"any|\d{1,5}(-\d{1,5})?", port):
                 raise invalid({f"{f}.port": "is required for tcp/udp: a port, a range "
                                             "'80-85' or 'any'"})

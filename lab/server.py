@@ -5,14 +5,14 @@ Plain standard library: ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive.
 """
 from __future__ import annotations
 
+import email.utils
 import gzip
 import json
+import socketserver
 import threading
 import time
 import uuid
 from collections import Counter
-import email.utils
-import socketserver
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Optional

@@ -18,7 +18,7 @@ import heapq
 import ipaddress
 import json
 import random
-import secrets
+import re
 import sqlite3
 import threading
 import time
@@ -26,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from . import catalog
 from .backends.base import Backend, ServerSpec, ServerTypeSpec, VolumeSpec
-from .errors import APIError, invalid, locked, not_found, protected, uniqueness
+from .errors import APIError, invalid, locked, not_found
 from .selectors import SelectorError, label_errors, parse as parse_selector
 
 # Nominal durations in seconds (before the time scale) per action command.
@@ -68,7 +68,6 @@ def iso(ts: float) -> str:
 
 
 def _is_hostname(name: str) -> bool:
-    import re
     return bool(re.fullmatch(rf"{HOSTNAME_LABEL}(\.{HOSTNAME_LABEL})*", name)) and len(name) <= 63
 
 

@@ -6,7 +6,6 @@ from hcloud.images import Image
 from hcloud.locations import Location
 from hcloud.networks import NetworkRoute, NetworkSubnet
 from hcloud.server_types import ServerType
-from hcloud.servers import Server
 
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIERERERERERERERERERERERERERERERERERERERERERE one"
 KEY2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVF two"
