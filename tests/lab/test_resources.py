@@ -304,3 +304,29 @@ def test_catalog_lookups(lab):
     assert c.datacenters.get_by_name("ash-dc1").location.name == "ash"
     st, _, body = lab.request("GET", "/images?architecture=arm&per_page=50")
     assert body["images"] and all(i["architecture"] == "arm" for i in body["images"])
+
+
+def test_per_resource_action_lists(lab):
+    c = lab.client()
+    s = server(c)
+    v = c.volumes.create(size=10, name="v", location=Location(name="fsn1"))
+    v.action.wait_until_finished()
+    v.volume.attach(s).wait_until_finished()
+    net = c.networks.create(name="n", ip_range="10.0.0.0/16")
+    c.networks.add_subnet(net, NetworkSubnet(type="cloud", ip_range="10.0.3.0/24",
+                                             network_zone="eu-central")).wait_until_finished()
+    fw = c.firewalls.create(name="f", rules=rules()).firewall
+    c.firewalls.set_rules(fw, rules())
+    assert [a.command for a in c.volumes.get_actions(v.volume, sort=["id"])] == [
+        "create_volume", "attach_volume"]
+    assert [a.command for a in c.networks.get_actions(net)] == ["add_subnet"]
+    assert [a.command for a in c.firewalls.get_actions(fw)] == ["set_firewall_rules"]
+    for path, command in (("/volumes/actions", "attach_volume"),
+                          ("/networks/actions", "add_subnet"),
+                          ("/firewalls/actions", "set_firewall_rules")):
+        st, _, body = lab.request("GET", path + "?sort=id:desc")
+        assert st == 200 and body["actions"][0]["command"] == command, path
+    st, _, body = lab.request("GET", f"/volumes/{v.volume.id}/actions?status=running")
+    assert st == 200 and body["actions"] == []
+    st, _, body = lab.request("GET", f"/volumes/{v.volume.id + 1}/actions")
+    assert st == 404
