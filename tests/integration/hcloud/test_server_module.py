@@ -162,3 +162,43 @@ def test_module_defaults_group_sets_token_and_endpoint(lab):
     results, proc = run_playbook(play, env={"HCLOUD_TOKEN": "", "HCLOUD_ENDPOINT": ""})
     assert results and results[0]["changed"] and not results[0].get("failed"), (results, proc.stdout)
     assert lab_server(lab, "web1") is not None
+
+
+def test_references_by_name_rebuild_and_restart(lab):
+    from hcloud.firewalls.domain import FirewallRule
+    from hcloud.networks.domain import NetworkSubnet
+    client = lab.client()
+    fw1 = client.firewalls.create(name="edge", rules=[FirewallRule(
+        direction="in", protocol="tcp", port="22", source_ips=["0.0.0.0/0"])]).firewall
+    fw2 = client.firewalls.create(name="extra", rules=[]).firewall
+    net = client.networks.create(name="lan", ip_range="10.0.0.0/16", subnets=[NetworkSubnet(
+        type="cloud", ip_range="10.0.1.0/24", network_zone="eu-central")])
+    client.placement_groups.create(name="spread", type="spread")
+    refs = dict(BASE, firewalls=["edge"], private_networks=["lan"], placement_group="spread")
+    steps = [("refs", refs), ("more firewalls", dict(refs, firewalls=["edge", str(fw2.id)]))]
+    tasks = []
+    for label, args in steps:
+        tasks += ccrr_tasks(label, args)
+    tasks += [
+        {"name": "restart", M: {"name": "web1", "state": "restarted"}},
+        {"name": "rebuild check", "check_mode": True, M: {"name": "web1", "state": "rebuild", "image": "ubuntu-24.04"}},
+        {"name": "rebuild", M: {"name": "web1", "state": "rebuild", "image": "ubuntu-24.04"}},
+        {"name": "after rebuild", M: {"name": "web1", "image": "ubuntu-24.04"}},
+        {"name": "unknown firewall", "ignore_errors": True, M: dict(BASE, name="web9", firewalls=["nope"])},
+    ]
+    results = run_tasks(tasks, diff=True, env=env(lab))
+    r = by_task(results)
+    assert changed(results[0:4]) == [True, True, False, False], results[0:4]
+    assert changed(results[4:8]) == [True, True, False, False], results[4:8]
+    facts = results[3]["hcloud_server"]
+    assert facts["firewalls"] == [str(fw1.id)] and facts["placement_group"] == "spread"
+    assert [n["network"] for n in facts["private_networks"]] == [net.id]
+    assert results[5]["diff"]["after"]["firewalls"] == sorted([str(fw1.id), str(fw2.id)])
+    assert results[7]["hcloud_server"]["firewalls"] == sorted([str(fw1.id), str(fw2.id)])
+    assert r["restart"]["changed"] and lab.calls("POST", "/v1/servers/{id}/actions/reboot") == 1
+    assert r["rebuild check"]["changed"] and r["rebuild"]["changed"]
+    assert lab.calls("POST", "/v1/servers/{id}/actions/rebuild") == 1
+    assert r["rebuild"]["hcloud_server"]["image"] == "ubuntu-24.04"
+    assert not r["after rebuild"]["changed"]
+    assert r["unknown firewall"]["failed"] and "unknown firewall 'nope'; valid values: edge, extra" \
+        in r["unknown firewall"]["msg"]
