@@ -161,11 +161,10 @@ class ActionWaiter(object):
         self._wall = wall
         self.start, self.factor, self.cap = start, factor, cap
         self.parallel = parallel
-        self._seen = {}
 
-    def _next_sleep(self, pending, interval):
+    def _next_sleep(self, pending, interval, seen):
         now = self._wall()
-        estimates = [e for e in (estimate_remaining(a, now, self._seen.get(aid))
+        estimates = [e for e in (estimate_remaining(a, now, seen.get(aid))
                                  for aid, a in pending.items()) if e is not None]
         if estimates:
             return min(ESTIMATE_CAP, max(self.start, min(estimates)))
@@ -191,7 +190,7 @@ class ActionWaiter(object):
         Returns a :class:`WaitOutcome`; never raises for a failed action."""
         outcome = WaitOutcome()
         timeouts = timeouts or {}
-        self._seen = {}
+        seen = {}  # local: one waiter may serve several threads at once
         seen_at = self._wall()
         pending = {}
         started = self._clock()
@@ -205,9 +204,9 @@ class ActionWaiter(object):
                 outcome.failed[action["id"]] = action
             else:
                 pending[action["id"]] = action
-                self._seen[action["id"]] = seen_at
+                seen[action["id"]] = seen_at
         interval = self.start
-        delay = self._next_sleep(pending, interval)
+        delay = self._next_sleep(pending, interval, seen)
         while pending:
             self._sleep(delay)
             interval = min(self.cap, interval * self.factor)
@@ -225,7 +224,7 @@ class ActionWaiter(object):
                     else:
                         pending[aid] = dict(pending[aid], **action)
                 outcome.polls += 1
-            delay = self._next_sleep(pending, interval)
+            delay = self._next_sleep(pending, interval, seen)
             elapsed = self._clock() - started
             for aid in list(pending):
                 action = pending[aid]
