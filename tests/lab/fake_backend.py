@@ -22,7 +22,7 @@ class SlowBackend(Backend):
 
     def _record(self, method, spec=None, fail_name=True, **extra):
         with self.lock, open(self.log, "a") as f:
-            f.write(json.dumps({"call": method, "id": getattr(spec, "id", None),
+            f.write(json.dumps({"call": method, "t": time.time(), "id": getattr(spec, "id", None),
                                 "name": getattr(spec, "name", None), **extra}) + "\n")
         time.sleep(self.delay)
         if method in self.fail or (fail_name and spec is not None

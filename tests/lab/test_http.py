@@ -63,7 +63,7 @@ def test_non_numeric_id_is_invalid_input(lab):
 
 
 def test_rate_limit_headers_on_every_answer(lab):
-    lab.configure(rate_limit=10, rate_refill=0.5)
+    lab.configure(rate_limit=10, rate_refill=0.001)
     remaining = []
     for _ in range(3):
         st, headers, _ = lab.request("GET", "/locations")

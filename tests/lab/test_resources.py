@@ -207,6 +207,7 @@ def test_volume_create_attached_and_errors(lab):
         a.wait_until_finished()
     assert c.volumes.get_by_id(r.volume.id).server.id == s.id
     hel = server(c, "hel", location="hel1")
+    lab.configure(durations={"create_volume": 300.0})
     r = c.volumes.create(size=10, name="fsn", location=Location(name="fsn1"))
     v = r.volume
     assert api_error(v.attach, hel).code == "locked"  # create_volume still running
@@ -224,7 +225,7 @@ def test_volume_attach_locks_the_volume(lab):
     s = server(c)
     v = c.volumes.create(size=10, name="v", location=Location(name="fsn1"))
     v.action.wait_until_finished()
-    lab.configure(durations={"attach_volume": 100.0})
+    lab.configure(durations={"attach_volume": 300.0})
     a = v.volume.attach(s)
     assert api_error(v.volume.resize, 30).code == "locked"
     assert api_error(s.reboot).code == "locked"

@@ -124,15 +124,18 @@ def test_duplicate_name_is_uniqueness_error(lab):
 def test_power_cycle_and_statuses(lab):
     c = lab.client()
     s = fresh(c, create(c).server.id)
+    # long enough to observe the transitional statuses even on a loaded machine
+    lab.configure(durations={"stop_server": 300.0, "start_server": 300.0})
     a = s.power_off()
     assert a.command == "stop_server"
-    assert fresh(c, s.id).status in ("stopping", "off")
+    assert fresh(c, s.id).status == "stopping"
     a.wait_until_finished()
     assert fresh(c, s.id).status == "off"
     a = s.power_on()
     assert a.command == "start_server" and fresh(c, s.id).status == "starting"
     a.wait_until_finished()
     assert fresh(c, s.id).status == "running"
+    lab.configure(durations={})
     s.shutdown().wait_until_finished()
     assert fresh(c, s.id).status == "off"
     s.reboot().wait_until_finished()          # a reboot starts a server that is off
@@ -149,7 +152,7 @@ def test_power_cycle_and_statuses(lab):
 def test_conflicting_action_is_423_locked(lab):
     c = lab.client()
     s = fresh(c, create(c).server.id)
-    lab.configure(durations={"stop_server": 100.0})  # 1 s at the fixture's time scale
+    lab.configure(durations={"stop_server": 300.0})  # 3 s at the fixture's time scale
     a = s.power_off()
     assert fresh(c, s.id).locked is True
     for call in (s.power_on, s.reset, s.reboot, s.delete, s.enable_backup):
@@ -164,7 +167,7 @@ def test_conflicting_action_is_423_locked(lab):
 
 def test_locked_while_creating(lab):
     c = lab.client()
-    lab.configure(durations={"create_server": 100.0})
+    lab.configure(durations={"create_server": 300.0})
     r = create(c, wait=False)
     assert api_error(r.server.reboot).code == "locked"
     r.action.wait_until_finished()
@@ -199,6 +202,7 @@ def test_rescue_is_used_by_the_next_boot_then_cleared(lab):
 def test_rebuild(lab):
     c = lab.client()
     s = fresh(c, create(c).server.id)
+    lab.configure(durations={"rebuild_server": 300.0})
     r = s.rebuild(Image(name="ubuntu-24.04"))
     assert r.action.command == "rebuild_server" and r.root_password
     assert fresh(c, s.id).status == "rebuilding"
@@ -323,7 +327,7 @@ def test_actions_lists_and_batched_get(lab):
 
 def test_running_action_reports_progress(lab):
     c = lab.client()
-    lab.configure(durations={"create_server": 200.0})  # 2 s
+    lab.configure(durations={"create_server": 300.0})  # 3 s
     r = create(c, wait=False)
     import time
     time.sleep(0.6)
