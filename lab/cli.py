@@ -2,6 +2,7 @@
 
     hcloud-lab serve --state-dir DIR --port PORT --token TOKEN [--backend api|qemu] ...
     hcloud-lab status --state-dir DIR
+    hcloud-lab down --state-dir DIR
 
 Subcommands are registered by functions ``register(subparsers)``; the VM images module
 (``lab.images.cli``) adds its own when present.
@@ -168,11 +169,50 @@ def cmd_status(args) -> int:
     return 0
 
 
+def register_down(sub) -> None:
+    p = sub.add_parser("down", help="stop the lab of a state dir and any VM it left behind")
+    p.add_argument("--state-dir", required=True, type=Path)
+    p.add_argument("--timeout", type=float, default=60,
+                   help="seconds to wait after SIGTERM before SIGKILL")
+    p.set_defaults(func=cmd_down)
+
+
+def cmd_down(args) -> int:
+    import time
+
+    info_path = args.state_dir / INFO_FILE
+    if info_path.exists():
+        pid = json.loads(info_path.read_text())["pid"]
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.time() + args.timeout
+            while time.time() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.2)
+            print(f"pid {pid} ignored SIGTERM for {args.timeout:g}s; sending SIGKILL")
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        print(f"lab (pid {pid}) stopped")
+        info_path.unlink(missing_ok=True)
+    else:
+        print(f"no lab running for {args.state_dir}")
+    try:  # VMs a crashed qemu lab may have left running
+        from .backends.qemu import kill_stale
+    except ImportError:
+        return 0
+    killed = kill_stale(args.state_dir)
+    if killed:
+        print(f"killed stale VMs of servers {', '.join(map(str, killed))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hcloud-lab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     register_serve(sub)
     register_status(sub)
+    register_down(sub)
     try:  # the VM engineer's image commands, when that module exists
         from .images import cli as images_cli  # type: ignore
     except ImportError:

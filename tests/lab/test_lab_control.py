@@ -258,3 +258,15 @@ def test_hcloud_cli_works_against_the_lab(lab):
     assert "sin" in cli("location", "list")
     cli("server", "delete", "from-cli")
     assert "from-cli" not in cli("server", "list")
+
+
+def test_down_command_stops_a_lab(tmp_path):
+    exe = Path(sys.executable).parent / "hcloud-lab"
+    with start_lab(state_dir=tmp_path) as lab:
+        out = subprocess.run([str(exe), "down", "--state-dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=90)
+        assert out.returncode == 0 and "stopped" in out.stdout
+        assert lab.proc.wait(30) == 0
+    out = subprocess.run([str(exe), "down", "--state-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0 and "no lab running" in out.stdout
