@@ -177,6 +177,19 @@ def register_down(sub) -> None:
     p.set_defaults(func=cmd_down)
 
 
+def _alive(pid: int) -> bool:
+    """True while pid runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 def cmd_down(args) -> int:
     import time
 
@@ -186,11 +199,12 @@ def cmd_down(args) -> int:
         try:
             os.kill(pid, signal.SIGTERM)
             deadline = time.time() + args.timeout
-            while time.time() < deadline:
-                os.kill(pid, 0)
+            while _alive(pid):
+                if time.time() > deadline:
+                    print(f"pid {pid} ignored SIGTERM for {args.timeout:g}s; sending SIGKILL")
+                    os.kill(pid, signal.SIGKILL)
+                    break
                 time.sleep(0.2)
-            print(f"pid {pid} ignored SIGTERM for {args.timeout:g}s; sending SIGKILL")
-            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         print(f"lab (pid {pid}) stopped")
