@@ -4,11 +4,12 @@ One ansible-playbook run holds the whole sequence (an Ansible task costs ~5 s un
 check, real, check, real for each module; what ZFS really did (ashift, bytes, mounts
 under the altroot); bad input; export, then re-import instead of re-creation; destruction
 only with force. The outputs of zpool/zfs read in the VM are saved under
-tests/unit/storage/fixtures/*.lab.txt for the parser unit tests.
+tests/unit/storage/fixtures/*.vm.txt for the parser unit tests.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -49,9 +50,9 @@ def assert_ccrr(res, name):
 
 
 def save_fixture(name, text):
-    """Keep an output captured in the lab for the parser unit tests (only if it parses)."""
-    FIXTURES.mkdir(parents=True, exist_ok=True)
-    (FIXTURES / name).write_text(text)
+    """With NH_CAPTURE_FIXTURES=1, keep an output captured in the VM for the parser unit tests."""
+    if os.environ.get("NH_CAPTURE_FIXTURES") == "1":
+        (FIXTURES / name).write_text(text)
 
 
 def sh(name, command):
@@ -119,10 +120,10 @@ def test_zpool_and_zfs_dataset_on_real_disks(rescue_vm, tmp_path):
         # ashift 12; quota and recordsize in bytes; mounted below the altroot; volume size/blocksize
         assert facts == ["12", str(100 * 2 ** 20), "16384", "/mnt/srv/data", str(64 * 2 ** 20), "16384"]
 
-        save_fixture("zpool_status_mirror_byid.lab.txt", res["capture status"]["stdout"] + "\n")
-        save_fixture("zpool_get_all.lab.txt", res["capture pool get"]["stdout"] + "\n")
-        save_fixture("zfs_get_all_fs.lab.txt", res["capture fs get"]["stdout"] + "\n")
-        save_fixture("zfs_get_all_vol.lab.txt", res["capture vol get"]["stdout"] + "\n")
+        save_fixture("zpool_status_mirror_byid.vm.txt", res["capture status"]["stdout"] + "\n")
+        save_fixture("zpool_get_all.vm.txt", res["capture pool get"]["stdout"] + "\n")
+        save_fixture("zfs_get_all_fs.vm.txt", res["capture fs get"]["stdout"] + "\n")
+        save_fixture("zfs_get_all_vol.vm.txt", res["capture vol get"]["stdout"] + "\n")
 
         expect = {
             "bad unknown property": "unknown property 'compresion'",
@@ -140,7 +141,7 @@ def test_zpool_and_zfs_dataset_on_real_disks(rescue_vm, tmp_path):
             assert r.get("failed") and text in r.get("msg", ""), (name, r.get("msg"))
             assert not r.get("changed"), name
 
-        save_fixture("zpool_import_list.lab.txt", res["export"]["stdout"] + "\n")
+        save_fixture("zpool_import_list.vm.txt", res["export"]["stdout"] + "\n")
         assert "pool: tank" in res["export"]["stdout"]
         assert res["reimport"]["changed"] and res["reimport"]["imported"] and not res["reimport"]["created"]
         assert not res["reimport again"]["changed"], res["reimport again"]

@@ -1,4 +1,4 @@
-"""Pure parsers and value normalisation of _zfs, against captured (``*.lab.txt``) and
+"""Pure parsers and value normalisation of _zfs, against captured (``*.vm.txt``) and
 documented-format (``*.doc.txt``) outputs."""
 import pytest
 
@@ -58,8 +58,8 @@ def test_parse_get_rejects_garbage():
 
 
 def _pick(stem):
-    """Prefer an output captured in the lab over the documented-format one."""
-    for suffix in (".lab.txt", ".doc.txt"):
+    """Prefer an output captured in the lab VM over the documented-format one."""
+    for suffix in (".vm.txt", ".doc.txt"):
         if (FIXTURES / (stem + suffix)).exists():
             return stem + suffix
     raise FileNotFoundError(stem)
@@ -88,7 +88,7 @@ def test_status_raidz2_special_and_missing_device():
 
 def test_status_captured_in_lab():
     """Every status captured from the lab parses, and its leaves are absolute paths (-P -L)."""
-    captured = sorted(FIXTURES.glob("zpool_status_*.lab.txt"))
+    captured = sorted(FIXTURES.glob("zpool_status_*.vm.txt"))
     if not captured:
         pytest.skip("no zpool status captured from the lab VM yet")
     for path in captured:
