@@ -222,7 +222,8 @@ def cmd_down(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hcloud-lab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="hcloud-lab", description="Run and inspect the Hetzner Cloud API emulator.")
     sub = parser.add_subparsers(dest="command", required=True)
     register_serve(sub)
     register_status(sub)

@@ -226,7 +226,7 @@ def make_handler(lab: Lab):
                 reason = HTTPStatus(status).phrase
             except ValueError:
                 reason = "Unknown"
-            head = [f"HTTP/1.1 {status} {reason}", "Server: hcloud-lab",
+            head = [f"HTTP/1.1 {status} {reason}",
                     f"Date: {email.utils.formatdate(usegmt=True)}"]
             if data or status != 204:
                 head.append("Content-Type: application/json")
