@@ -285,6 +285,34 @@ def markdown(report):
             label, flag, fmt_s(o["wall"]), fmt_s(p["wall"]), fmt_s(o["task"]), fmt_s(p["task"]),
             ratio(p["task"], o["task"]), fmt_n(o["requests"]), fmt_n(p["requests"]),
             ratio(p["requests"], o["requests"]), fmt_n(o["rate_limited"]), fmt_n(p["rate_limited"])))
+    so, sp = report["summary"]["ours"], report["summary"]["peer"]
+    one = report["one_create_action"]
+    if so["noop"]["task"] is not None and so["create"]["task"] is not None:
+        fixed = so["noop"]["task"]
+        per_create = fmt_n(sp["create"]["requests"] / cfg["n"]) if sp["create"]["requests"] else "-"
+        per_noop = fmt_n(sp["noop"]["requests"] / cfg["n"]) if sp["noop"]["requests"] else "-"
+        lines += [
+            "",
+            "Reading: ours' no-op task (%s, one request) is the fixed cost of running one module" % fmt_s(fixed),
+            "through Ansible on this machine (module start-up and result handling); the create task less",
+            "that cost is %s, %.2fx the create action. The peer pays that cost once per host, 10 hosts"
+            % (fmt_s(so["create"]["task"] - fixed), (so["create"]["task"] - fixed) / one),
+            "at a time, and spends %s requests per host to create (lookups of the server, its type, image"
+            % per_create,
+            "and location, the create, polls of its own action) and %s per host for a no-op. Ours spends"
+            % per_noop,
+            "one paginated list (50 servers per page) on a no-op; on a create, the list, three catalogs,",
+            "one POST per server and batched polls (up to 25 actions per request).",
+        ]
+    lines += ["", "Requests by route (first repetition; every run is in `benchmarks/out/bench_fleet.json`):", ""]
+    for key, label in (("create", "create %d" % cfg["n"]), ("noop", "no-op %d" % cfg["n"]),
+                       ("noop_big", "no-op %d" % cfg["big"])):
+        for side in ("ours", "peer"):
+            runs = report["runs"][side][key]
+            if runs:
+                routes = ", ".join("%s %d" % (k.replace(" /v1", " "), v)
+                                   for k, v in sorted(runs[0]["by_route"].items()))
+                lines.append("- %s, %s: %s" % (label, side, routes))
     lines += ["", "Targets (ours):", ""]
     for target in report["targets"]:
         lines.append("- %s: %s (**%s**)" % (target["what"], target["measured"],
@@ -301,7 +329,7 @@ def targets(report):
     n = report["config"]["n"]
     out = [
         {"what": "no-op re-run of %d makes at most 3 requests" % n,
-         "measured": "%s requests" % fmt_n(on["requests"]), "met": on["requests"] is not None and on["requests"] <= 3},
+         "measured": "%s request(s)" % fmt_n(on["requests"]), "met": on["requests"] is not None and on["requests"] <= 3},
         {"what": "create %d within 1.5x one create action (%.2f s; task time)" % (n, one),
          "measured": "%s = %.2fx" % (fmt_s(oc["task"]), (oc["task"] or 0) / one),
          "met": oc["task"] is not None and oc["task"] <= 1.5 * one},
@@ -346,11 +374,21 @@ def main(argv=None):
     ap.add_argument("--peer-big-timeout", type=float, default=1500,
                     help="cap of the peer's big no-op run (s); reported if hit")
     ap.add_argument("--quick", action="store_true", help="smoke run: n=10, big=40, reps=1")
+    ap.add_argument("--render", metavar="JSON",
+                    help="do not measure: render the table from a saved report (benchmarks/out/bench_fleet.json)")
     ap.add_argument("--update-results", action="store_true",
                     help="write the table into benchmarks/RESULTS.md (our section only)")
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.big, args.reps = 10, 40, 1
+    if args.render:
+        report = json.loads(Path(args.render).read_text())
+        report["targets"] = targets(report)
+        text = markdown(report)
+        print(text)
+        if args.update_results:
+            update_results(text)
+        return 0
 
     subprocess.run([str(HERE / "setup-peers.sh")], check=True)
     peer_version = subprocess.run([str(PEER_BIN / "python"), "-c",
