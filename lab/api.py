@@ -754,11 +754,14 @@ def delete_server(w, req):
     w.check_lock("server", s["id"])
     spec = w.server_spec(s)
     sid = s["id"]
+    freed = []
     for t in ("ipv4_id", "ipv6_id"):
         p = w.objs["primary_ip"].get(s.get(t))
         if p:
             if p["auto_delete"]:
                 w.remove("primary_ip", p["id"])
+                if p["type"] == "ipv4":
+                    freed.append(p["ip"])
             else:
                 p["assignee_id"] = None
                 w.touch("primary_ip", p["id"])
@@ -775,6 +778,8 @@ def delete_server(w, req):
     w.remove("server", sid)
     a = w.new_action("delete_server", [("server", sid)],
                      backend_call=(w.backend.delete_server, (spec,)))
+    for ip in freed:
+        w.reserved_ips[ip] = a["id"]
     return ok({"action": _act(w, a)})
 
 

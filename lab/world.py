@@ -153,6 +153,7 @@ class World:
         self.heap: list = []
         self.locks: dict[tuple, int] = {}
         self.deferred: dict[int, tuple] = {}  # action id -> backend call waiting for a parent
+        self.reserved_ips: dict[str, int] = {}  # IPv4 of a deleted server -> its delete action
         self.dirty: set = set()
         self.version = 0
         self.cache: dict = {}
@@ -266,6 +267,7 @@ class World:
             self.heap.clear()
             self.locks.clear()
             self.deferred.clear()
+            self.reserved_ips.clear()
             self.counters = dict(ID_BASE)
             self.commit()
             self.version += 1
@@ -498,6 +500,13 @@ class World:
     def alloc_ipv4(self) -> str:
         used = {int(ipaddress.IPv4Address(p["ip"])) for p in self.objs["primary_ip"].values()
                 if p["type"] == "ipv4"}
+        # a deleted server's address stays taken until its delete action has finished
+        # (a VM backend may still be tearing down the VM bound to it)
+        for ip, aid in list(self.reserved_ips.items()):
+            if self.objs["action"].get(aid, {}).get("status") == "running":
+                used.add(int(ipaddress.IPv4Address(ip)))
+            else:
+                del self.reserved_ips[ip]
         n = self.ipv4_base
         while n in used or (n & 0xFF) in (0, 1, 255):
             n += 1

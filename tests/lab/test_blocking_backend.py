@@ -159,3 +159,20 @@ def test_backend_events_reach_the_api(tmp_path):
         s.power_on().wait_until_finished()
         s = c.servers.get_by_id(s.id)
         assert s.status == "running" and s.rescue_enabled is False
+
+
+def test_a_deleted_servers_address_waits_for_the_teardown(tmp_path):
+    with fake_lab(tmp_path, "delay=1.5") as lab:
+        c = lab.client()
+        r = c.servers.create(name="old", server_type=ServerType(name="cx22"),
+                             image=Image(name="debian-12"))
+        r.action.wait_until_finished()
+        a = r.server.delete()
+        # the VM behind 127.0.0.2 is still being torn down: the next server gets .3
+        r2 = c.servers.create(name="new", server_type=ServerType(name="cx22"),
+                              image=Image(name="debian-12"))
+        assert r2.server.public_net.ipv4.ip == "127.0.0.3"
+        a.wait_until_finished()
+        r3 = c.servers.create(name="newer", server_type=ServerType(name="cx22"),
+                              image=Image(name="debian-12"))
+        assert r3.server.public_net.ipv4.ip == "127.0.0.2"
