@@ -241,7 +241,21 @@ def make_handler(lab: Lab):
             self.wfile.write(out)
 
         def _read_body(self) -> bytes:
-            n = int(self.headers.get("content-length") or 0)
+            if "chunked" in self.headers.get("transfer-encoding", "").lower():
+                parts = []
+                while True:
+                    size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline(1024)
+            try:
+                n = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                self.close_connection = True
+                return b""
             return self.rfile.read(n) if n > 0 else b""
 
         def _dispatch(self):

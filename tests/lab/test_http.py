@@ -159,3 +159,20 @@ def test_latency_is_added(lab):
     t0 = time.monotonic()
     assert lab.request("GET", "/locations")[0] == 200
     assert time.monotonic() - t0 >= 0.3
+
+
+def test_chunked_body_and_keep_alive(lab):
+    import http.client
+    host, port = lab.endpoint.split("//")[1].split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"name": "chunky", "public_key":
+                       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0ND x"})
+    conn.request("POST", "/v1/ssh_keys", body=iter([body[:20].encode(), body[20:].encode()]),
+                 headers={"Authorization": f"Bearer {lab.token}",
+                          "Content-Type": "application/json"}, encode_chunked=True)
+    r = conn.getresponse()
+    assert r.status == 201 and json.loads(r.read())["ssh_key"]["name"] == "chunky"
+    conn.request("GET", "/v1/ssh_keys", headers={"Authorization": f"Bearer {lab.token}"})
+    r = conn.getresponse()  # same connection: the chunked body was consumed exactly
+    assert r.status == 200 and len(json.loads(r.read())["ssh_keys"]) == 1
+    conn.close()
