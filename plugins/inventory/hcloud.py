@@ -126,21 +126,11 @@ import ipaddress
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-try:
-    from hcloud import APIException, Client
-
-    HAS_HCLOUD = True
-    HCLOUD_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported at parse time
-    HAS_HCLOUD = False
-    HCLOUD_IMPORT_ERROR = exc
-
-try:
-    from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
-except ImportError:  # pragma: no cover
-    ANSIBLE_VERSION = "unknown"
-
-APPLICATION_NAME = "nixos_hetzner.vps.hcloud inventory"
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import (
+    HcloudError,
+    make_client,
+    translate_error,
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -268,11 +258,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return value
 
     def _client(self):
-        if not HAS_HCLOUD:
-            raise AnsibleError(
-                "The nixos_hetzner.vps.hcloud inventory needs the Python library 'hcloud' "
-                "(pip install hcloud): %s" % HCLOUD_IMPORT_ERROR
-            )
+        """The collection's client: the hcloud library with the shared retry layer (429 and
+        RateLimit-Reset honoured, locked and 5xx retried within a deadline)."""
         token = self._option_templated("api_token")
         if not token:
             raise AnsibleParserError(
@@ -280,13 +267,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "inventory source or export HCLOUD_TOKEN."
             )
         endpoint = self._option_templated("api_endpoint")
-        return Client(
-            token=token,
-            api_endpoint=endpoint.rstrip("/"),
-            application_name=APPLICATION_NAME,
-            application_version=ANSIBLE_VERSION,
-            timeout=60,
-        )
+        try:
+            return make_client({"api_token": token, "api_endpoint": endpoint})
+        except HcloudError as exc:
+            raise AnsibleError("nixos_hetzner.vps.hcloud inventory: %s" % exc.msg) from exc
 
     def _fetch_facts(self):
         """The seam: one paginated list of servers, turned into plain facts."""
@@ -298,15 +282,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             kwargs["status"] = list(self.get_option("status"))
         try:
             servers = client.servers.get_all(**kwargs)
-        except APIException as exc:
+        except Exception as exc:  # API errors, connection refused, TLS ...
+            err = translate_error(exc, "listing servers failed")
             raise AnsibleError(
-                "nixos_hetzner.vps.hcloud inventory: listing servers failed: %s (code %s%s)"
-                % (exc.message, exc.code, ", details %s" % exc.details if exc.details else "")
-            ) from exc
-        except Exception as exc:  # connection refused, DNS, TLS ...
-            raise AnsibleError(
-                "nixos_hetzner.vps.hcloud inventory: cannot reach %s: %s"
-                % (self.get_option("api_endpoint"), exc)
+                "nixos_hetzner.vps.hcloud inventory: %s (code %s%s)"
+                % (err.msg, err.code, ", details %s" % err.details if err.details else "")
             ) from exc
         return [server_facts(server) for server in servers]
 
