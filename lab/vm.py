@@ -505,6 +505,8 @@ class VM:
             if "Linux version" in self.console_text():
                 return "kernel"
             bios = self.bios_text()
+            if self.kernel is not None and "Booting from ROM" in bios:
+                return "kernel"
             if "No bootable device" in bios or "Boot failed" in bios:
                 return "no-bootable-device"
             if self.kernel is None and "Booting from Hard Disk" in bios:
@@ -627,10 +629,9 @@ def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
     return out
 
 
-# quiet: every console byte costs an I/O exit under TCG; failures are still printed.
 # Long systemd timeouts: on a loaded host a TCG guest is slow, and a unit that times out
 # (networkd, logind) would cost SSH.
-_COMMON_APPEND = ("console=ttyS0,115200 net.ifnames=0 quiet systemd.show_status=auto "
+_COMMON_APPEND = ("console=ttyS0,115200 net.ifnames=0 "
                   "systemd.default_timeout_start_sec=600 systemd.watchdog_sec=0")
 RESCUE_APPEND = "rdinit=/sbin/init " + _COMMON_APPEND
 DISK_APPEND = "root=/dev/sda1 ro " + _COMMON_APPEND
