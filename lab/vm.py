@@ -308,6 +308,7 @@ class VM:
         self.memory_mb, self.cpus, self.cpu = memory_mb, cpus, cpu
         self.forwards = tuple(forwards)
         self.disks: list[Disk] = []
+        self._disk_seq = 0
         for d in disks:
             self._name_disk(d)
             self.disks.append(d)
@@ -319,7 +320,6 @@ class VM:
         self.qmp: Optional[QMP] = None
         self.started_at = 0.0
         self.boot_seconds: Optional[float] = None
-        self._disk_seq = 0
 
     # paths
     @property
@@ -344,9 +344,12 @@ class VM:
         return path
 
     def _name_disk(self, d: Disk) -> None:
-        self._disk_seq = getattr(self, "_disk_seq", 0) + 1
+        self._disk_seq += 1
         if not d.node:
             d.node = f"disk{self._disk_seq}"
+            while any(x.node == d.node for x in self.disks):
+                self._disk_seq += 1
+                d.node = f"disk{self._disk_seq}"
         if not d.dev_id:
             d.dev_id = f"scsi-{d.node}"
 
@@ -632,6 +635,6 @@ def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
 # Long systemd timeouts: on a loaded host a TCG guest is slow, and a unit that times out
 # (networkd, logind) would cost SSH.
 _COMMON_APPEND = ("console=ttyS0,115200 net.ifnames=0 "
-                  "systemd.default_timeout_start_sec=600 systemd.watchdog_sec=0")
+                  "systemd.default_timeout_start_sec=600 systemd.service_watchdogs=0")
 RESCUE_APPEND = "rdinit=/sbin/init " + _COMMON_APPEND
 DISK_APPEND = "root=/dev/sda1 ro " + _COMMON_APPEND

@@ -197,13 +197,16 @@ class BuildError(RuntimeError):
 
 # ---------------------------------------------------------------- host facts (read only)
 
-def host_mirrors() -> tuple[str, str]:
-    """The Debian and debian-security mirror URLs the host's apt uses (read only)."""
+def host_mirrors(texts: list[str] | None = None) -> tuple[str, str]:
+    """The Debian and debian-security mirror URLs the host's apt uses (read only).
+    texts: the sources files' contents (default: read /etc/apt/sources.list{,.d/*})."""
     mirror, security = DEFAULT_MIRROR, DEFAULT_SECURITY
-    texts = []
-    for p in sorted(Path("/etc/apt/sources.list.d").glob("*")) + [Path("/etc/apt/sources.list")]:
-        with contextlib.suppress(OSError):
-            texts.append(p.read_text())
+    if texts is None:
+        texts = []
+        for p in (sorted(Path("/etc/apt/sources.list.d").glob("*"))
+                  + [Path("/etc/apt/sources.list")]):
+            with contextlib.suppress(OSError):
+                texts.append(p.read_text())
     for text in texts:
         for stanza in re.split(r"\n\s*\n", text):
             uris = re.findall(r"^URIs:\s*(\S+)", stanza, re.M)
