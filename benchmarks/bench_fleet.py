@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -138,6 +139,9 @@ def run_ansible(side, n, lab, workdir, timeout):
                                 start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
+        except KeyboardInterrupt:
+            os.killpg(proc.pid, 15)
+            raise
         except subprocess.TimeoutExpired:
             timed_out = True
             os.killpg(proc.pid, 15)
@@ -266,8 +270,10 @@ def markdown(report):
         "Times are medians of %d repetitions (the peer's %d-server phase: %d); *task* is the time from"
         % (cfg["reps"], cfg["big"], cfg["big_reps"]),
         "the task's start to its last result, *wall* the whole ansible-playbook process.",
-        "Measured %s on %s (%d cores, shared with other work)." % (
-            report["when"], report["machine"], report["cores"]),
+        "Measured %s on %s (%d cores, shared with other work%s)." % (
+            report["when"], report["machine"], report["cores"],
+            "; 5-minute load average %.1f at the start, %.1f at the end" % (
+                report["load"]["start"][1], report["load"]["end"][1]) if report.get("load") else ""),
         "",
         "| phase | ours wall | peer wall | ours task | peer task | task ratio | ours requests | peer requests | request ratio | ours 429s | peer 429s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -372,6 +378,10 @@ def update_results(text):
 
 # ----------------------------------------------------------------------------- main
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=50, help="servers in the create and no-op phases")
@@ -404,6 +414,9 @@ def main(argv=None):
             update_results(text)
         return 0
 
+    # SIGTERM ends the run like Ctrl-C, so the lab and the running playbook are cleaned up.
+    signal.signal(signal.SIGTERM, _interrupt)
+    load_start = os.getloadavg()
     subprocess.run([str(HERE / "setup-peers.sh")], check=True)
     peer_version = subprocess.run([str(PEER_BIN / "python"), "-c",
                                    "import importlib.metadata as m; print(m.version('ansible'))"],
@@ -457,6 +470,7 @@ def main(argv=None):
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": "%s %s, Python %s" % (platform.system(), platform.machine(), platform.python_version()),
         "cores": os.cpu_count(),
+        "load": {"start": load_start, "end": os.getloadavg()},
         "peer_ansible_version": peer_version,
         "config": {"n": args.n, "big": args.big, "reps": args.reps, "big_reps": args.big_reps,
                    "latency": cfg["latency"], "time_scale": cfg["time_scale"],

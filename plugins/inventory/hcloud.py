@@ -101,6 +101,7 @@ EXAMPLES = r"""
 plugin: nixos_hetzner.vps.hcloud
 label_selector: fleet=web
 
+---
 # Group by location and server type, build a variable from a label, and cache the list.
 plugin: nixos_hetzner.vps.hcloud
 api_endpoint: http://127.0.0.1:8080/v1

@@ -129,6 +129,9 @@ hcloud_firewall:
   description: The firewall after the task (empty when it was deleted).
   returned: always
   type: dict
+  sample: {id: 38, name: web, labels: {fleet: web}, servers: [101], label_selectors: [fleet=web],
+           rules: [{direction: in, protocol: tcp, port: "22", source_ips: [0.0.0.0/0, "::/0"],
+                    destination_ips: [], description: null}]}
   contains:
     id:
       description: ID of the firewall (null in check mode before it is created).
@@ -295,23 +298,27 @@ class Firewall(HcloudModule):
         return dict(observed, **plan.after)
 
 
+#: The module's own options (api_token and api_endpoint come from HcloudModule.argument_spec).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    rules=dict(type="list", elements="dict", options=dict(
+        direction=dict(type="str", default="in", choices=["in", "out"]),
+        protocol=dict(type="str", required=True, choices=["tcp", "udp", "icmp", "esp", "gre"]),
+        port=dict(type="str"),
+        source_ips=dict(type="list", elements="str"),
+        destination_ips=dict(type="list", elements="str"),
+        description=dict(type="str"),
+    )),
+    apply_to_servers=dict(type="list", elements="str"),
+    apply_to_label_selectors=dict(type="list", elements="str"),
+    labels=dict(type="dict"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=HcloudModule.argument_spec(
-            name=dict(type="str", required=True),
-            rules=dict(type="list", elements="dict", options=dict(
-                direction=dict(type="str", default="in", choices=["in", "out"]),
-                protocol=dict(type="str", required=True, choices=["tcp", "udp", "icmp", "esp", "gre"]),
-                port=dict(type="str"),
-                source_ips=dict(type="list", elements="str"),
-                destination_ips=dict(type="list", elements="str"),
-                description=dict(type="str"),
-            )),
-            apply_to_servers=dict(type="list", elements="str"),
-            apply_to_label_selectors=dict(type="list", elements="str"),
-            labels=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=HcloudModule.argument_spec(**ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     Firewall(module).run()

@@ -123,6 +123,10 @@ hcloud_network:
   description: The network after the task (empty when it was deleted).
   returned: always
   type: dict
+  sample: {id: 7, name: fleet, ip_range: 10.0.0.0/16, labels: {fleet: web}, expose_routes_to_vswitch: false,
+           delete_protection: false, servers: [101],
+           subnets: [{type: cloud, ip_range: 10.0.1.0/24, network_zone: eu-central, vswitch_id: null}],
+           routes: [{destination: 10.100.0.0/24, gateway: 10.0.1.10}]}
   contains:
     id:
       description: ID of the network (null in check mode before it is created).
@@ -294,26 +298,30 @@ class Network(HcloudModule):
         return dict(observed, **plan.after)
 
 
+#: The module's own options (api_token and api_endpoint come from HcloudModule.argument_spec).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    ip_range=dict(type="str"),
+    subnets=dict(type="list", elements="dict", options=dict(
+        ip_range=dict(type="str", required=True),
+        network_zone=dict(type="str", required=True),
+        type=dict(type="str", default="cloud", choices=["cloud", "server", "vswitch"]),
+        vswitch_id=dict(type="int"),
+    )),
+    routes=dict(type="list", elements="dict", options=dict(
+        destination=dict(type="str", required=True),
+        gateway=dict(type="str", required=True),
+    )),
+    expose_routes_to_vswitch=dict(type="bool"),
+    delete_protection=dict(type="bool"),
+    labels=dict(type="dict"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=HcloudModule.argument_spec(
-            name=dict(type="str", required=True),
-            ip_range=dict(type="str"),
-            subnets=dict(type="list", elements="dict", options=dict(
-                ip_range=dict(type="str", required=True),
-                network_zone=dict(type="str", required=True),
-                type=dict(type="str", default="cloud", choices=["cloud", "server", "vswitch"]),
-                vswitch_id=dict(type="int"),
-            )),
-            routes=dict(type="list", elements="dict", options=dict(
-                destination=dict(type="str", required=True),
-                gateway=dict(type="str", required=True),
-            )),
-            expose_routes_to_vswitch=dict(type="bool"),
-            delete_protection=dict(type="bool"),
-            labels=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=HcloudModule.argument_spec(**ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     Network(module).run()

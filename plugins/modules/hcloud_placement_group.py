@@ -65,6 +65,7 @@ hcloud_placement_group:
   description: The placement group after the task (empty when it was deleted).
   returned: always
   type: dict
+  sample: {id: 12, name: db-spread, type: spread, labels: {fleet: db}, servers: [101, 102]}
   contains:
     id:
       description: ID of the group (null in check mode before it is created).
@@ -154,14 +155,18 @@ class PlacementGroup(HcloudModule):
         return dict(observed, **plan.changes)
 
 
+#: The module's own options (api_token and api_endpoint come from HcloudModule.argument_spec).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    type=dict(type="str", default="spread", choices=["spread"]),
+    labels=dict(type="dict"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=HcloudModule.argument_spec(
-            name=dict(type="str", required=True),
-            type=dict(type="str", default="spread", choices=["spread"]),
-            labels=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=HcloudModule.argument_spec(**ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     PlacementGroup(module).run()

@@ -65,6 +65,9 @@ hcloud_ssh_key:
   description: The key after the task (empty when it was deleted).
   returned: always
   type: dict
+  sample: {id: 4711, name: admin, fingerprint: "5c:c3:80:a2:ca:20:2e:85:3b:6a:23:70:0f:25:0f:2a",
+           public_key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICQRPQorrtN0XGcGdamxz/DfEqSiB6JgySGiocqn9bNh,
+           labels: {role: admin}}
   contains:
     id:
       description: ID of the key (null in check mode before the key is created).
@@ -157,14 +160,18 @@ class SshKey(HcloudModule):
         return dict(observed, **plan.changes)
 
 
+#: The module's own options (api_token and api_endpoint come from HcloudModule.argument_spec).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    public_key=dict(type="str", no_log=False),
+    labels=dict(type="dict"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=HcloudModule.argument_spec(
-            name=dict(type="str", required=True),
-            public_key=dict(type="str", no_log=False),
-            labels=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=HcloudModule.argument_spec(**ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     SshKey(module).run()

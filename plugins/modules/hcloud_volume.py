@@ -105,6 +105,9 @@ hcloud_volume:
   description: The volume after the task (empty when it was deleted).
   returned: always
   type: dict
+  sample: {id: 4, name: db1-data, size: 50, location: fsn1, server: 101, format: none,
+           linux_device: /dev/disk/by-id/scsi-0HC_Volume_4, labels: {fleet: db},
+           delete_protection: false, status: available}
   contains:
     id:
       description: ID of the volume (null in check mode before it is created).
@@ -280,19 +283,23 @@ class Volume(HcloudModule):
         return dict(observed, **plan.after)
 
 
+#: The module's own options (api_token and api_endpoint come from HcloudModule.argument_spec).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    size=dict(type="int"),
+    location=dict(type="str"),
+    server=dict(type="str"),
+    automount=dict(type="bool", default=False),
+    format=dict(type="str", choices=["none", "ext4", "xfs"]),
+    delete_protection=dict(type="bool"),
+    labels=dict(type="dict"),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=HcloudModule.argument_spec(
-            name=dict(type="str", required=True),
-            size=dict(type="int"),
-            location=dict(type="str"),
-            server=dict(type="str"),
-            automount=dict(type="bool", default=False),
-            format=dict(type="str", choices=["none", "ext4", "xfs"]),
-            delete_protection=dict(type="bool"),
-            labels=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=HcloudModule.argument_spec(**ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     Volume(module).run()
