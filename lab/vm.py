@@ -614,6 +614,34 @@ class VM:
             time.sleep(1)
 
 
+# systemd settings for a guest that may be starved of CPU (TCG on a busy host): no unit
+# gives up because a start took long or a daemon was restarted often.  Written into
+# every guest by the lab (rescue: in the prepended cpio; disk: with debugfs at create).
+GUEST_SYSTEMD_CONF = b"""# written by the nixos-hetzner lab: TCG guests on a busy host are slow
+[Manager]
+DefaultTimeoutStartSec=900
+DefaultDeviceTimeoutSec=900
+DefaultStartLimitIntervalSec=0
+RuntimeWatchdogSec=0
+"""
+GUEST_UNIT_RESTART = b"""# written by the nixos-hetzner lab
+[Unit]
+StartLimitIntervalSec=0
+
+[Service]
+Restart=always
+RestartSec=2
+"""
+
+
+def guest_tuning_files() -> dict[str, tuple[bytes, int]]:
+    files = {"/etc/systemd/system.conf.d/lab-tcg.conf": (GUEST_SYSTEMD_CONF, 0o644)}
+    for unit in ("systemd-udevd", "systemd-networkd", "systemd-logind", "ssh"):
+        files[f"/etc/systemd/system/{unit}.service.d/lab-restart.conf"] = \
+            (GUEST_UNIT_RESTART, 0o644)
+    return files
+
+
 def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
                   keys_dir: Path) -> Path:
     """The rescue initramfs for one boot: a small cpio with root's authorized_keys and SSH
@@ -622,8 +650,14 @@ def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
     files = {"/root/.ssh/authorized_keys": (keys, 0o600)}
     for path, data in host_keys(keys_dir).items():
         files[path] = (data, 0o644 if path.endswith(".pub") else 0o600)
-    head = newc_archive(files, {"/root": 0o700, "/root/.ssh": 0o700, "/etc": 0o755,
-                                "/etc/ssh": 0o755})
+    files.update(guest_tuning_files())
+    dirs = {"/root": 0o700, "/root/.ssh": 0o700}
+    for path in files:
+        parent = os.path.dirname(path)
+        while parent not in ("/", "") and parent not in dirs:
+            dirs[parent] = 0o755
+            parent = os.path.dirname(parent)
+    head = newc_archive(files, dirs)
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "wb") as f, open(image_initrd, "rb") as src:
         f.write(head)
@@ -635,6 +669,7 @@ def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
 # Long systemd timeouts: on a loaded host a TCG guest is slow, and a unit that times out
 # (networkd, logind) would cost SSH.
 _COMMON_APPEND = ("console=ttyS0,115200 net.ifnames=0 "
-                  "systemd.default_timeout_start_sec=600 systemd.service_watchdogs=0")
+                  "systemd.default_timeout_start_sec=900 systemd.default_device_timeout_sec=900 "
+                  "systemd.service_watchdogs=0")
 RESCUE_APPEND = "rdinit=/sbin/init " + _COMMON_APPEND
 DISK_APPEND = "root=/dev/sda1 ro " + _COMMON_APPEND

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from ..vm import guest_tuning_files
 from .store import Image
 
 PART_START = 2048          # sectors (1 MiB)
@@ -96,6 +97,7 @@ def write_server_disk(image: Image, out: Path, size_bytes: int, authorized_keys:
         }
         for path, data in host_keys.items():
             files[path] = (data, 0o644 if path.endswith(".pub") else 0o600)
+        files.update(guest_tuning_files())
         _debugfs_put(f"{raw}?offset={PART_START * SECTOR}", files, tmp)
         part = out.with_name(out.name + ".tmp")
         _run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(part)])
