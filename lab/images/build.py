@@ -276,8 +276,9 @@ def _run_logged(cmd: list[str], log: Path, stage: _Stages, echo: re.Pattern | No
     with open(log, "ab") as lf:
         lf.write(("\n$ " + " ".join(cmd) + "\n").encode())
         lf.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        # nice: on a shared machine the lab's VMs (timing-sensitive under TCG) come first
+        proc = subprocess.Popen(["nice", "-n", "15", *cmd], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
         last = [time.monotonic(), ""]
         done = threading.Event()
 
