@@ -12,6 +12,8 @@
   ``NIXOS_HETZNER_LAB_REQUIRE_VMS=1``, as in CI, where the images are built first).
 
 Environment: ``NIXOS_HETZNER_LAB_VM_MEMORY`` (MiB, default 1536 for the rescue fixture),
+``NIXOS_HETZNER_LAB_BOOT_TIMEOUT`` (seconds to SSH, default 900: an idle machine boots in
+well under a minute, a machine shared by many TCG guests can take minutes),
 ``NIXOS_HETZNER_LAB_CACHE`` (image cache).
 """
 from __future__ import annotations
@@ -180,7 +182,7 @@ def boot_rescue(workdir: Path, memory_mb: int | None = None, host: str | None = 
     rv = RescueVM(vm, workdir)
     try:
         vm.start()
-        vm.wait_ssh(timeout=300)
+        vm.wait_ssh(timeout=float(os.environ.get("NIXOS_HETZNER_LAB_BOOT_TIMEOUT", "900")))
     except BaseException:
         rv.close()
         raise
