@@ -129,6 +129,14 @@ def test_destructive_modules_refuse_signed_disks(rescue_vm, tmp_path):
             sig = KINDS[kind][1]
             for module in MODULES:
                 r = res["refuse %s %s" % (module, kind)]
+                if (module, kind) == ("luks_device", "luks"):
+                    # an existing container is managed, never formatted again
+                    assert not r.get("failed") and not r["changed"], r
+                    continue
+                if (module, kind) == ("gpt_partitions", "gpt"):
+                    assert r.get("failed") and "different GPT table" in r["msg"], r
+                    assert "force: true" in r["msg"], r
+                    continue
                 assert r.get("failed"), ("not refused", module, kind, r)
                 assert "found" in r["msg"] and sig in r["msg"], (module, kind, r["msg"])
                 assert "force: true" in r["msg"], (module, kind, r["msg"])
