@@ -8,6 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
 export PATH="$PWD/.venv/bin:$PATH"
+# site.yml needs lab servers that are VMs (rescue system over SSH): qemu backend, with the
+# VM images built once and then reused from the cache.
+export LAB_BACKEND="${LAB_BACKEND:-qemu}"
+if [ "$LAB_BACKEND" = qemu ]; then
+  echo "== lab VM images (first build ~10 min, then from the cache)"
+  hcloud-lab images build
+fi
 
 was_running=0
 scripts/lab.sh status >/dev/null 2>&1 && was_running=1
@@ -40,10 +47,29 @@ print(f"servers in the lab: {len(c.servers.get_all())}")
 PY
 
 # ---------------------------------------------------------------------------------------
-# HOOK: the site.yml run goes here (owned by the playbook engineer), e.g.
-#   ansible-playbook -i inventories/lab playbooks/site.yml
-# HCLOUD_ENDPOINT and HCLOUD_TOKEN are exported above; the lab keeps running until this
-# script exits.
+# site.yml on inventories/lab (the playbook engineer's part). MAIN_RUNS=2 runs it twice
+# and fails unless the second run reports zero changed tasks.
 # ---------------------------------------------------------------------------------------
+run_site() {  # $1: run number; the output also goes to $LAB_STATE/site-run-$1.log
+  local log="${LAB_STATE_DIR:-$PWD/.lab}/site-run-$1.log"
+  echo "== site.yml on inventories/lab (run $1; log: $log)"
+  ansible-playbook site.yml -i inventories/lab/hosts.yml \
+    -e "hcloud_api_endpoint=$HCLOUD_ENDPOINT" -e "hcloud_api_token=$HCLOUD_TOKEN" \
+    ${MAIN_ANSIBLE_ARGS:-} 2>&1 | tee "$log"
+  return "${PIPESTATUS[0]}"
+}
+recap_changed() {  # hosts whose PLAY RECAP line reports changed != 0
+  awk '/^PLAY RECAP/ {r=1; next} r && / : ok=/ && !/ changed=0 / {print $1}' "$1"
+}
+run_site 1
+if [ "${MAIN_RUNS:-1}" -ge 2 ]; then
+  run_site 2
+  changed=$(recap_changed "${LAB_STATE_DIR:-$PWD/.lab}/site-run-2.log")
+  if [ -n "$changed" ]; then
+    echo "main.sh: the second run changed something on: $changed" >&2
+    exit 1
+  fi
+  echo "== second run: zero changed tasks"
+fi
 
 echo "== main job done"
