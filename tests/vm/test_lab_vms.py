@@ -24,7 +24,7 @@ from vm_fixture import require_lab_image
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 IPV4_BASE = "127.0.10.2"
-SSH_TIMEOUT = float(os.environ.get("NIXOS_HETZNER_LAB_SSH_TIMEOUT", "600"))
+SSH_TIMEOUT = float(os.environ.get("NIXOS_HETZNER_LAB_SSH_TIMEOUT", "1500"))
 
 
 # ------------------------------------------------------------------ helpers
