@@ -658,6 +658,10 @@ def rescue_initrd(image_initrd: Path, out: Path, authorized_keys: Iterable[str],
     for path, data in host_keys(keys_dir).items():
         files[path] = (data, 0o644 if path.endswith(".pub") else 0o600)
     files.update(guest_tuning_files())
+    # The rescue root is the kernel's initramfs tmpfs, limited to half the RAM; the image
+    # fills most of that.  lab-init (before sshd) runs this to give / room to work in.
+    files["/usr/local/sbin/lab-init-local"] = (
+        b"#!/bin/sh\nmount -o remount,size=85% / 2>/dev/null || true\n", 0o755)
     dirs = {"/root": 0o700, "/root/.ssh": 0o700}
     for path in files:
         parent = os.path.dirname(path)
