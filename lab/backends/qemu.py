@@ -26,6 +26,8 @@ fn(server_id, event, **data)`` to learn about those (events ``"status"`` with
 Options (``hcloud-lab serve --backend qemu --backend-opt KEY=VALUE``):
 
 * ``vm_memory_mb`` (1024): memory of each VM.
+* ``rescue_memory_mb`` (1536): memory of a VM while it runs the rescue system, which lives
+  in RAM (its tmpfs root is capped at half the memory by the kernel).
 * ``memory_budget_mb`` (8192): total memory of all running VMs; a boot beyond it fails
   with a clear error (the action ends in ``error``).
 * ``cpus`` (1): vCPUs per VM.
@@ -105,6 +107,9 @@ class QemuBackend(Backend):
         (self.root / "servers").mkdir(parents=True, exist_ok=True)
         (self.root / "volumes").mkdir(parents=True, exist_ok=True)
         self.vm_memory_mb = int(options.get("vm_memory_mb", 1024))
+        # the rescue system lives in RAM (its tmpfs root is capped at half the memory)
+        self.rescue_memory_mb = int(options.get("rescue_memory_mb",
+                                                max(1536, self.vm_memory_mb)))
         self.memory_budget_mb = int(options.get("memory_budget_mb", 8192))
         self.cpus = int(options.get("cpus", 1))
         self.boot_timeout = float(options.get("boot_timeout", 120))
@@ -165,12 +170,13 @@ class QemuBackend(Backend):
             raise BackendError("the lab is shutting down")
         with self.budget_lock:
             used = self._memory_in_use(exclude=s.id)
-            if used + self.vm_memory_mb > self.memory_budget_mb:
+            need = self.rescue_memory_mb if rescue else self.vm_memory_mb
+            if used + need > self.memory_budget_mb:
                 running = sum(1 for x in self.servers.values()
                               if x.id != s.id and x.vm is not None and x.vm.alive())
                 raise BackendError(
                     f"lab memory budget exhausted: {running} VMs already use {used} MiB of "
-                    f"{self.memory_budget_mb} MiB and one more needs {self.vm_memory_mb} MiB. "
+                    f"{self.memory_budget_mb} MiB and one more needs {need} MiB. "
                     f"Power off or delete a server, or restart the lab with --backend-opt "
                     f"memory_budget_mb=<MiB>")
             keys_dir = s.workdir / "hostkeys"
@@ -192,7 +198,7 @@ class QemuBackend(Backend):
             for vid in sorted(s.volumes):
                 disks.append(self._volume_disk(vid))
             vm = VM(f"lab-{spec.name}-{s.id}", s.workdir, kernel=kernel, initrd=initrd,
-                    append=append, host=spec.ipv4, memory_mb=self.vm_memory_mb,
+                    append=append, host=spec.ipv4, memory_mb=need,
                     cpus=self.cpus, forwards=(22, 2222), disks=disks)
             try:
                 vm.start()
