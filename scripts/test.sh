@@ -11,5 +11,14 @@ echo "== lab VM images (first build ~10 min, then reused from the cache in secon
 hcloud-lab images build
 export NIXOS_HETZNER_LAB_REQUIRE_VMS=1  # images exist now: a VM test may fail, not skip
 
+echo "== quality gates: ansible-lint (production), galaxy build + install + playbook"
+scripts/gates.sh lint build
+# ansible-test sanity cannot bootstrap its venvs offline (docs/implementation.md);
+# GATES_SANITY=1 tries anyway.
+if [ "${GATES_SANITY:-0}" = 1 ]; then scripts/gates.sh sanity; fi
+
 echo "== pytest (unit, API integration, nix, lab VMs)"
 python -m pytest tests "$@"
+
+echo "== molecule scenarios on the lab (API-only; MOLECULE_VM=1 adds the VM scenarios)"
+scripts/gates.sh molecule

