@@ -150,7 +150,11 @@ def layout(spec, geo):
     for p in spec:
         start = _align_up(pos)
         if p["size"] is None:
-            end = last
+            # the rest of the disk, but ending on an alignment boundary so the size is a
+            # whole number of MiB (LUKS2 with 4096-byte sectors needs a multiple of 4 KiB)
+            end = (last + 1) // ALIGN * ALIGN - 1
+            if end <= start:
+                end = last
         else:
             if p["size"] % ss:
                 raise SpecError("partition %d: size %s is not a multiple of the %d-byte "
@@ -214,7 +218,7 @@ def create_argv(device, placed, pretend=False):
         argv.append("--pretend")
     argv += ["--clear", "--set-alignment=%d" % ALIGN]
     for p in placed:
-        end = "0" if p["size"] is None else str(p["end"])  # 0: to the last usable sector
+        end = str(p["end"])
         argv += ["--new=%d:%d:%s" % (p["number"], p["start"], end),
                  "--typecode=%d:%s" % (p["number"], p["type"]),
                  "--change-name=%d:%s" % (p["number"], p["name"])]

@@ -276,7 +276,7 @@ ARGUMENT_SPEC = dict(
     name=dict(type="str"),
     passphrase=dict(type="str", no_log=True),
     keyfile=dict(type="path"),
-    passphrase_encoding=dict(type="str", default="text", choices=["text", "base64"]),
+    passphrase_encoding=dict(type="str", default="text", choices=["text", "base64"], no_log=False),
     new_passphrase=dict(type="str", no_log=True),
     new_keyfile=dict(type="path"),
     remove_passphrase=dict(type="str", no_log=True),

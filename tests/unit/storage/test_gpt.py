@@ -62,7 +62,8 @@ def test_bad_spec(parts, match):
 def test_layout_and_does_not_fit():
     geo = gpt.parse_sgdisk_print(fixture("sgdisk_p_blank.host.txt"))
     placed = gpt.layout(gpt.normalize_spec(SPEC), geo)
-    assert [(p["start"], p["end"]) for p in placed] == [(2048, 4095), (4096, 131038)]
+    assert [(p["start"], p["end"]) for p in placed] == [(2048, 4095), (4096, 129023)]
+    assert placed[1]["size_bytes"] % (1 << 20) == 0  # rest ends on a 1 MiB boundary
     with pytest.raises(gpt.SpecError, match="do not fit"):
         gpt.layout(gpt.normalize_spec([{"number": 1, "name": "a", "size": "1G"}]), geo)
     with pytest.raises(gpt.SpecError, match="multiple of the 512-byte"):
@@ -91,7 +92,7 @@ def _probe(kind, dev=BYID):
 
 CREATE = ["sgdisk", "--clear", "--set-alignment=2048",
           "--new=1:2048:4095", "--typecode=1:EF02", "--change-name=1:bios",
-          "--new=2:4096:0", "--typecode=2:8309", "--change-name=2:luks", BYID]
+          "--new=2:4096:129023", "--typecode=2:8309", "--change-name=2:luks", BYID]
 
 
 def _fs(busy=()):
@@ -147,7 +148,7 @@ def test_different_table_refused_without_force():
 
 def test_different_table_with_force_rewrites():
     spec = [{"number": 1, "name": "data", "type": "BF00"}]
-    new = ["sgdisk", "--clear", "--set-alignment=2048", "--new=1:2048:0",
+    new = ["sgdisk", "--clear", "--set-alignment=2048", "--new=1:2048:129023",
            "--typecode=1:BF00", "--change-name=1:data", BYID]
     after = fixture("sgdisk_p_blank.host.txt").replace(
         "Creating new GPT entries in memory.\n", "") + \
