@@ -60,7 +60,8 @@ options:
         description:
           - Size with a binary unit (C(1M), C(512M), C(20G), C(1T)) or in bytes, a multiple
             of the sector size.
-          - C(rest) (the default) takes the rest of the disk; only the last partition may.
+          - C(rest) (the default) takes the rest of the disk, ending on the last 1 MiB boundary
+            (so a LUKS2 container with 4096-byte sectors fits); only the last partition may.
         type: raw
         default: rest
         version_added: 0.1.0
