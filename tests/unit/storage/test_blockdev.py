@@ -165,3 +165,28 @@ def test_real_devfs_regular_file_is_not_block(tmp_path):
     f.write_text("")
     fs = bd.DevFS()
     assert fs.exists(str(f)) and not fs.is_block(str(f)) and not fs.is_busy(str(f))
+
+
+# ------------------------------------------------------------------ outputs captured in the lab VM
+VM_KINDS = {"ext4": "ext4", "xfs": "xfs", "btrfs": "btrfs", "swap": "swap", "gpt": "gpt",
+            "mbr": "dos", "luks": "crypto_LUKS", "zfs": "zfs_member"}
+
+
+@pytest.mark.parametrize("kind", sorted(VM_KINDS))
+def test_vm_captures_refused(kind):
+    """blkid -p / wipefs outputs captured on real disks in the lab rescue VM
+    (tests/vm/test_data_safety.py with NH_CAPTURE_FIXTURES=1)."""
+    dev = "/dev/disk/by-id/scsi-X"
+    blkid = fixture("blkid_%s.vm.txt" % kind)
+    r = FakeRunner([cmd(["blkid", "-p", "-o", "export", dev], out=blkid),
+                    cmd(["wipefs", "--no-act", "--json", dev], out=fixture("wipefs_%s.vm.json" % kind))])
+    with pytest.raises(bd.DataSafetyError) as ei:
+        bd.refuse_unless_blank(r, dev, force=False)
+    assert VM_KINDS[kind] in str(ei.value) and "set force: true" in str(ei.value)
+
+
+def test_vm_zfs_member_has_all_labels():
+    sigs = bd.parse_wipefs_json(fixture("wipefs_zfs.vm.json"))
+    assert {s["type"] for s in sigs} == {"zfs_member"} and len(sigs) >= 2
+    info = bd.parse_blkid_export(fixture("blkid_zfs.vm.txt"))
+    assert info["TYPE"] == "zfs_member" and info["LABEL"] == "dszfs"
