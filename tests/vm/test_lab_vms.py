@@ -53,6 +53,12 @@ class Guest:
                     return time.monotonic() - t0
             except subprocess.TimeoutExpired:
                 pass
+            if console is not None and console.exists():
+                boot = console.read_text(errors="replace").rsplit("===== lab:", 1)[-1]
+                for marker in ("Kernel panic - not syncing", "Initramfs unpacking failed"):
+                    if marker in boot:
+                        pytest.fail(f"{self.host}: the boot failed ({marker}):\n"
+                                    + "\n".join(boot.splitlines()[-30:]))
             if time.monotonic() - t0 > timeout:
                 tail = ""
                 if console is not None and console.exists():
