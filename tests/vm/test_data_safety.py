@@ -76,7 +76,7 @@ def test_destructive_modules_refuse_signed_disks(rescue_vm, tmp_path):
     disks = {}
     try:
         for kind in KINDS:
-            disks[kind] = rescue_vm.add_disk(size_mb=128 if kind == "zfs" else 64)
+            disks[kind] = rescue_vm.add_disk(size_mb=128)  # zpool needs >= 64M after partitioning
         targets = dict((k, d + "-part1" if k == "zfs" else d) for k, d in disks.items())
         # prepare
         for kind, (script, _) in KINDS.items():
