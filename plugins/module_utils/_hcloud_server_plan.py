@@ -36,6 +36,31 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate
 
 STATES = ("present", "absent", "started", "stopped", "restarted", "rebuild", "rescue")
 FLEET_STATES = ("present", "absent", "started", "stopped", "rescue")
+
+
+def server_option_spec(states):
+    """The argument spec of one server, shared by hcloud_server (top level) and
+    hcloud_fleet (each item of ``servers``); only the allowed ``state`` values differ."""
+    return dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=list(states)),
+        server_type=dict(type="str"),
+        upgrade_disk=dict(type="bool", default=False),
+        image=dict(type="str"),
+        location=dict(type="str"),
+        ssh_keys=dict(type="list", elements="str", no_log=False),
+        labels=dict(type="dict"),
+        firewalls=dict(type="list", elements="str"),
+        private_networks=dict(type="list", elements="str", aliases=["networks"]),
+        placement_group=dict(type="str"),
+        user_data=dict(type="str"),
+        enable_ipv4=dict(type="bool"),
+        enable_ipv6=dict(type="bool"),
+        backups=dict(type="bool"),
+        delete_protection=dict(type="bool"),
+        rebuild_protection=dict(type="bool"),
+    )
+
 #: The fields that describe a server in diffs and facts, in display order.
 FIELDS = ("name", "server_type", "image", "location", "labels", "backups", "delete_protection",
           "rebuild_protection", "placement_group", "enable_ipv4", "enable_ipv6", "firewalls",

@@ -261,6 +261,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_o
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_plan import (
     FLEET_STATES,
+    server_option_spec,
     desired_server,
     fleet_labels,
     observe_server,
@@ -272,25 +273,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate
     check_labels,
 )
 
-SERVER_OPTIONS = dict(
-    name=dict(type="str", required=True),
-    state=dict(type="str", default="present", choices=list(FLEET_STATES)),
-    server_type=dict(type="str"),
-    upgrade_disk=dict(type="bool", default=False),
-    image=dict(type="str"),
-    location=dict(type="str"),
-    ssh_keys=dict(type="list", elements="str", no_log=False),
-    labels=dict(type="dict"),
-    firewalls=dict(type="list", elements="str"),
-    private_networks=dict(type="list", elements="str", aliases=["networks"]),
-    placement_group=dict(type="str"),
-    user_data=dict(type="str"),
-    enable_ipv4=dict(type="bool"),
-    enable_ipv6=dict(type="bool"),
-    backups=dict(type="bool"),
-    delete_protection=dict(type="bool"),
-    rebuild_protection=dict(type="bool"),
-)
+SERVER_OPTIONS = server_option_spec(FLEET_STATES)
 
 
 def _refs_in(desired, field):

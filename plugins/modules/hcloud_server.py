@@ -310,6 +310,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     observe_server,
     plan_server,
     server_facts,
+    server_option_spec,
     validate_server,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate import check_catalog
@@ -396,25 +397,7 @@ class HcloudServer(HcloudModule):
 
 def main():
     module = AnsibleModule(
-        argument_spec=HcloudModule.argument_spec(
-            name=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=list(STATES)),
-            server_type=dict(type="str"),
-            upgrade_disk=dict(type="bool", default=False),
-            image=dict(type="str"),
-            location=dict(type="str"),
-            ssh_keys=dict(type="list", elements="str", no_log=False),
-            labels=dict(type="dict"),
-            firewalls=dict(type="list", elements="str"),
-            private_networks=dict(type="list", elements="str", aliases=["networks"]),
-            placement_group=dict(type="str"),
-            user_data=dict(type="str"),
-            enable_ipv4=dict(type="bool"),
-            enable_ipv6=dict(type="bool"),
-            backups=dict(type="bool"),
-            delete_protection=dict(type="bool"),
-            rebuild_protection=dict(type="bool"),
-        ),
+        argument_spec=HcloudModule.argument_spec(**server_option_spec(STATES)),
         supports_check_mode=True,
     )
     HcloudServer(module).run()
