@@ -60,6 +60,12 @@ PROPERTY_ALIASES = {
     "ratio": "compressratio", "refratio": "refcompressratio", "redacted_snaps": "redact_snaps",
 }
 
+#: Value aliases ZFS accepts but reports under another name (OpenZFS >= 2.0 prints
+#: ``acltype=posix`` for ``posixacl`` and ``off`` for ``noacl``).
+VALUE_ALIASES = {
+    "acltype": {"posixacl": "posix", "noacl": "off"},
+}
+
 #: Properties whose values are byte counts (``10G``; ``-p`` reads them back in bytes).
 SIZE_PROPERTIES = frozenset((
     "quota", "refquota", "reservation", "refreservation", "volsize", "recordsize",
@@ -190,7 +196,7 @@ def normalise_value(prop, value):
         return str(UINT64_MAX) if value == "none" else value
     if prop == "mountpoint" and len(value) > 1 and value.startswith("/"):
         return value.rstrip("/")
-    return value
+    return VALUE_ALIASES.get(prop, {}).get(value, value)
 
 
 def validate_dataset_property(prop, value):

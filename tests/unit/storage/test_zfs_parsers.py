@@ -190,3 +190,12 @@ def test_topology_difference_is_described():
     diffs = z.compare_topology(requested, observed, ids, ids)
     assert diffs == ["requested but not in the pool: data mirror [/dev/a, /dev/b]",
                      "in the pool but not requested: data disk [/dev/a]; data disk [/dev/b]"]
+
+
+def test_acltype_aliases_compare_equal_to_what_zfs_reports():
+    # Found in the lab VM: `-O acltype=posixacl` reads back as `posix`, and the pool
+    # module re-set it on every run until both sides were normalised.
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import normalise_value
+    assert normalise_value("acltype", "posixacl") == normalise_value("acltype", "posix") == "posix"
+    assert normalise_value("acltype", "noacl") == "off"
+    assert normalise_value("xattr", "sa") == "sa"
