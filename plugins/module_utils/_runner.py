@@ -149,3 +149,23 @@ class Runner(object):
             return 127, "", "%s: %s" % (argv[0], exc)
         return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
                 proc.stderr.decode("utf-8", "replace"))
+
+
+def run_module(module, execute, user_errors, devfs, runner_class=None):
+    """The shared main() body of the storage modules: run ``execute(params, check_mode,
+    runner, devfs)`` through one runner (``runner_class``, default Runner), turn
+    ``user_errors`` and CommandError into fail_json, return the diff only in diff mode,
+    and always report the commands run."""
+    log = []
+    runner = (runner_class or Runner)(module, log=log)
+    try:
+        result = execute(module.params, module.check_mode, runner, devfs)
+    except user_errors as exc:
+        module.fail_json(msg=str(exc), commands=[cmdline(c) for c in log])
+    except CommandError as exc:
+        module.fail_json(commands=[cmdline(c) for c in log], **exc.to_fail_kwargs())
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    result["commands"] = [cmdline(c) for c in log]
+    module.exit_json(**result)

@@ -152,7 +152,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt as gpt
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
-    CommandError, Runner, cmdline)
+    Runner, run_module)
 
 ARGUMENT_SPEC = dict(
     device=dict(type="path", required=True),
@@ -234,19 +234,7 @@ def execute(params, check_mode, runner, fs):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    log = []
-    runner = Runner(module, log=log)
-    try:
-        result = execute(module.params, module.check_mode, runner, bd.DevFS())
-    except USER_ERRORS as exc:
-        module.fail_json(msg=str(exc), commands=[cmdline(c) for c in log])
-    except CommandError as exc:
-        module.fail_json(commands=[cmdline(c) for c in log], **exc.to_fail_kwargs())
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    result["commands"] = [cmdline(c) for c in log]
-    module.exit_json(**result)
+    run_module(module, execute, USER_ERRORS, bd.DevFS(), runner_class=Runner)
 
 
 if __name__ == "__main__":
