@@ -90,6 +90,7 @@ def test_gpt_and_luks_on_a_real_disk(rescue_vm, tmp_path):
             {"name": "absent", LUKS: {"device": part, "state": "absent", "force": True}},
             {"name": "absent again", LUKS: {"device": part, "state": "absent", "force": True}},
             sh("blkid after absent", "blkid -p -o export %s; echo rc=$?" % part),
+            sh("isLuks after absent", "cryptsetup isLuks %s; echo rc=$?" % part),
         ]
         inv = rescue_vm.inventory(tmp_path / "inv.ini")
         results = run_tasks(tasks, hosts="rescue", host="rescue", inventory=str(inv), timeout=1800)
@@ -143,7 +144,11 @@ def test_gpt_and_luks_on_a_real_disk(rescue_vm, tmp_path):
             "different GPT table" in res["gpt different no force"]["msg"]
         assert res["sgdisk unchanged"]["stdout"] == sg
         assert res["absent"]["changed"] and not res["absent again"]["changed"]
-        assert "rc=2" in res["blkid after absent"]["stdout"]  # nothing left on the partition
+        # nothing left on the partition: blkid still reports the GPT entry (PART_ENTRY_*),
+        # but no content signature (TYPE=...) and cryptsetup no longer sees a header
+        blk = res["blkid after absent"]["stdout"].splitlines()
+        assert not [ln for ln in blk if ln.startswith(("TYPE=", "UUID=", "LABEL="))], blk
+        assert "rc=1" in res["isLuks after absent"]["stdout"], res["isLuks after absent"]
 
         if os.environ.get("NH_CAPTURE_FIXTURES") == "1":
             (FIXTURES / "sgdisk_p_gpt3.vm.txt").write_text(sg + "\n")
