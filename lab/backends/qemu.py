@@ -308,7 +308,10 @@ class QemuBackend(Backend):
             (s.workdir / "server.json").write_text(json.dumps(
                 {"id": spec.id, "name": spec.name, "ipv4": spec.ipv4,
                  "image": spec.image, "disk_gb": spec.server_type.disk_gb}) + "\n")
-            self._boot(s, spec, rescue=False)
+            # start_after_create=false: the disk is written, the server stays off (so that
+            # enable_rescue + poweron boots straight into rescue, as on Hetzner Cloud).
+            if spec.power_on:
+                self._boot(s, spec, rescue=False)
 
     def delete_server(self, spec: ServerSpec) -> None:
         with self.lock:

@@ -264,19 +264,30 @@ def test_rescue_luks_and_zfs_on_sda_then_failed_boot_then_rebuild(server1, clien
     assert backend_info(qlab, server.id)["booted"] == "disk"
 
 
-def test_two_servers_side_by_side_on_their_own_addresses(server1, client, sshkey, key, qlab):
+def test_two_servers_side_by_side_the_second_created_off_then_rescued(server1, client, sshkey,
+                                                                     key, qlab):
+    """The second server is created with start_after_create=false (what hcloud_fleet does
+    for a server that must start in rescue): it stays off, with no VM, until poweron, and
+    enable_rescue + poweron boots the rescue system directly."""
     server, guest = server1
     resp = client.servers.create(name="vm2", server_type=ServerType(name="cx22"),
                                  image=Image(name="debian-12"), ssh_keys=[sshkey],
-                                 location=Location(name="fsn1"))
+                                 location=Location(name="fsn1"), start_after_create=False)
     finish(resp.action, client)
     s2 = client.servers.get_by_id(resp.server.id)
     g2 = Guest(s2.public_net.ipv4.ip, key)
     try:
+        assert s2.status == "off"
+        assert backend_info(qlab, s2.id)["vm"] == "stopped"
+        finish(s2.enable_rescue(type="linux64", ssh_keys=[sshkey.id]).action, client)
+        finish(s2.power_on(), client)
+        assert backend_info(qlab, s2.id)["booted"] == "rescue"
         assert s2.public_net.ipv4.ip != server.public_net.ipv4.ip
         assert s2.public_net.ipv4.ip.startswith("127.0.10.")
         g2.wait(console=Path(backend_info(qlab, s2.id)["console_log"]))
-        assert g2.run("hostname").strip() == "vm2"
+        assert g2.run("hostname").strip() == "rescue"
+        # the disk image was written at create, never booted: its root is not in use
+        assert g2.run("lsblk -nro NAME,MOUNTPOINT /dev/sda | awk '$2!=\"\"' | wc -l").strip() == "0"
         assert guest.run("hostname").strip() == "vm1"
         i1, i2 = backend_info(qlab, server.id), backend_info(qlab, s2.id)
         assert pid_alive(i1["pid"]) and pid_alive(i2["pid"]) and i1["pid"] != i2["pid"]
