@@ -155,10 +155,12 @@ def clear(vm, devices):
 def bench_pools(vm, inv):
     d1, d2 = vm.add_disk(size_mb=512), vm.add_disk(size_mb=512)
     d3, d4 = vm.add_disk(size_mb=512), vm.add_disk(size_mb=512)
+    # the key goes to a tmpfs file once: two commands cannot both read it from one stdin
+    vm.ssh("umask 077; cat > /run/bench.key", input="bench-passphrase", check=True)
     for d, n in ((d3, "bench-a"), (d4, "bench-b")):
         vm.ssh("cryptsetup luksFormat --batch-mode --type luks2 --pbkdf argon2id --pbkdf-memory 32768 "
-               "--pbkdf-force-iterations 4 --pbkdf-parallel 1 --key-file - %s && "
-               "cryptsetup open --key-file - %s %s" % (d, d, n), input="bench-passphrase", check=True)
+               "--pbkdf-force-iterations 4 --pbkdf-parallel 1 --key-file /run/bench.key %s && "
+               "cryptsetup open --key-file /run/bench.key %s %s" % (d, d, n), check=True)
     cases = {"by-id": [d1, d2], "/dev/mapper": ["/dev/mapper/bench-a", "/dev/mapper/bench-b"]}
     out = {}
     for label, devices in cases.items():
@@ -205,6 +207,11 @@ def markdown(data):
     return "\n".join(lines)
 
 
+def save(path, data):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -219,11 +226,11 @@ def main():
             rc, ver, _ = vm.ssh("zfs version | head -1; uname -r")
             data = {"zfs_version": ver.split(), "rounds": args.rounds}
             data["zfs"] = bench_datasets(vm, inv, args.rounds)
+            save(args.json, data)  # keep the first part if the second one fails
             data["zpool"] = bench_pools(vm, inv)
         finally:
             vm.close()
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(data, indent=1))
+    save(args.json, data)
     print(markdown(data))
     print("\n(zfs %s; raw data: %s)" % (" / ".join(data["zfs_version"]), args.json))
 

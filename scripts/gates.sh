@@ -6,9 +6,10 @@
 #   scripts/gates.sh sanity     ansible-test sanity where it works offline (see
 #                               docs/implementation.md: it needs a download site we cannot
 #                               reach; the gate reports that and does not fail on it)
-#   scripts/gates.sh molecule   molecule scenarios on a private lab: the API-only ones
-#                               (hardware, security, services, base); with MOLECULE_VM=1
-#                               also default and storage on a qemu lab
+#   scripts/gates.sh molecule   molecule scenarios on private labs: the API-only ones
+#                               (hardware, security, services, base; MOLECULE_API_SCENARIOS
+#                               picks them) and, with MOLECULE_VM=1, default and storage on
+#                               a qemu lab
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -92,31 +93,36 @@ sanity() {
 }
 
 molecule_run() {
-  echo "== molecule (lab)"
+  # MOLECULE_API_SCENARIOS: the API-only scenarios to run (default: all four; "" for none).
+  # MOLECULE_VM=1: also the qemu lab scenarios (default = full site, storage).
+  local api_scenarios="${MOLECULE_API_SCENARIOS-hardware security services base}"
   local state port rc=0 s
-  state=$(mktemp -d)
-  port=$(free_port)
-  LAB_STATE_DIR="$state" LAB_PORT="$port" LAB_BACKEND=api LAB_TIME_SCALE=0.01 \
-    LAB_IPV4_BASE="127.0.$((150 + port % 50)).2" scripts/lab.sh up
-  # shellcheck disable=SC2064
-  trap "LAB_STATE_DIR='$state' scripts/lab.sh down >/dev/null 2>&1; rm -rf '$state'" RETURN
-  for s in hardware security services base; do
-    echo "-- molecule test -s $s (API-only lab)"
-    HCLOUD_ENDPOINT="http://127.0.0.1:$port/v1" HCLOUD_TOKEN=lab-token molecule test -s "$s" || rc=1
-  done
+  if [ -n "$api_scenarios" ]; then
+    echo "== molecule on the API lab: $api_scenarios"
+    state=$(mktemp -d)
+    port=$(free_port)
+    LAB_STATE_DIR="$state" LAB_PORT="$port" LAB_BACKEND=api LAB_TIME_SCALE=0.01 \
+      LAB_IPV4_BASE="127.0.$((150 + port % 50)).2" scripts/lab.sh up
+    for s in $api_scenarios; do
+      echo "-- molecule test -s $s (API-only lab)"
+      HCLOUD_ENDPOINT="http://127.0.0.1:$port/v1" HCLOUD_TOKEN=lab-token molecule test -s "$s" || rc=1
+    done
+    LAB_STATE_DIR="$state" scripts/lab.sh down >/dev/null 2>&1 || true
+    rm -rf "$state"
+  fi
   if [ "${MOLECULE_VM:-0}" = 1 ]; then
-    local vstate vport
-    vstate=$(mktemp -d)
-    vport=$(free_port)
-    LAB_STATE_DIR="$vstate" LAB_PORT="$vport" LAB_BACKEND=qemu \
-      LAB_IPV4_BASE="127.0.$((200 + vport % 50)).2" \
+    echo "== molecule on the qemu lab: default storage"
+    state=$(mktemp -d)
+    port=$(free_port)
+    LAB_STATE_DIR="$state" LAB_PORT="$port" LAB_BACKEND=qemu \
+      LAB_IPV4_BASE="127.0.$((200 + port % 50)).2" \
       LAB_ARGS="${MOLECULE_LAB_ARGS:---backend-opt vm_memory_mb=2048}" scripts/lab.sh up
     for s in default storage; do
       echo "-- molecule test -s $s (qemu lab)"
-      HCLOUD_ENDPOINT="http://127.0.0.1:$vport/v1" HCLOUD_TOKEN=lab-token molecule test -s "$s" || rc=1
+      HCLOUD_ENDPOINT="http://127.0.0.1:$port/v1" HCLOUD_TOKEN=lab-token molecule test -s "$s" || rc=1
     done
-    LAB_STATE_DIR="$vstate" scripts/lab.sh down || true
-    rm -rf "$vstate"
+    LAB_STATE_DIR="$state" scripts/lab.sh down || true
+    rm -rf "$state"
   fi
   return $rc
 }
