@@ -1,34 +1,86 @@
 #!/usr/bin/env bash
-# Runs every test suite. Any failure, and any suite that collects no test
-# (pytest exit code 5), fails the whole run.
+# Runs every test suite: `make test`, which is also what CI runs (.ci/run).
+# Any failure, and any suite that collects no test (pytest exit code 5), fails the run.
+#
+# Two phases, each with two jobs side by side (the machine has 2 cores; the jobs are
+# sized so that neither core idles while the other works):
+#   1. a) ansible-lint (production), galaxy build + install + playbook, pytest without
+#         VMs (unit, emulator API, hcloud integration, nix, roles), molecule on the API lab
+#      b) the lab VM images (first build ~10 min, then reused from the cache in seconds)
+#   2. a) pytest -m vm: lab servers as qemu VMs, storage modules on real disks, data safety
+#      b) molecule on the qemu lab: default (the full site) and storage
+# Each job writes its own log; a log is printed when its job ends.
+#
+#   NIXOS_HETZNER_VM_TESTS=0 make test   phase 1a only (no VM; ~12 min)
+#   NIXOS_HETZNER_E2E=1 make test        also the main job end to end (tests/e2e: `make
+#                                        run`'s script twice on two VMs, ~12 min more)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+vm="${NIXOS_HETZNER_VM_TESTS:-1}"
+logs=$(mktemp -d)
+t0=$SECONDS
+stamp() { echo "-- [$(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s] $*"; }
 
-# The suites that boot qemu lab VMs (tests marked `vm`: lab servers as VMs, storage modules
-# on real disks, data safety) are opt-in for now: NIXOS_HETZNER_VM_TESTS=1 make test.
-# They have not yet passed as a whole on this 2-core machine (see docs/implementation.md),
-# and CI must stay green on what is proven.
-pytest_marks=(-m "not vm")
-if [ "${NIXOS_HETZNER_VM_TESTS:-0}" = 1 ]; then
-  echo "== lab VM images (first build ~10 min, then reused from the cache in seconds)"
+job_fast() {
+  echo "== quality gates: ansible-lint (production), galaxy build + install + playbook"
+  scripts/gates.sh lint build
+  # ansible-test sanity cannot bootstrap its venvs offline (docs/implementation.md);
+  # GATES_SANITY=1 tries anyway.
+  if [ "${GATES_SANITY:-0}" = 1 ]; then scripts/gates.sh sanity; fi
+  echo "== pytest: unit, emulator API, hcloud integration, nix, roles (no VM)"
+  python -m pytest tests -m "not vm" "$@"
+  echo "== molecule scenarios on the API lab"
+  MOLECULE_VM=0 scripts/gates.sh molecule
+}
+job_images() {
+  echo "== lab VM images"
   hcloud-lab images build
-  export NIXOS_HETZNER_LAB_REQUIRE_VMS=1  # images exist now: a VM test may fail, not skip
-  pytest_marks=()
-else
-  echo "== lab VM suites skipped (opt-in: NIXOS_HETZNER_VM_TESTS=1)"
+}
+job_vm_pytest() {
+  echo "== pytest -m vm: lab VMs, storage modules on real disks, data safety"
+  python -m pytest tests -m vm --durations=0 "$@"
+}
+job_vm_molecule() {
+  echo "== molecule on the qemu lab (default = full site, storage)"
+  MOLECULE_API_SCENARIOS="" MOLECULE_VM=1 scripts/gates.sh molecule
+}
+
+# run NAME FUNCTION [ARGS]: in the background, output to $logs/NAME.log
+declare -A pids=()
+run() { local name=$1; shift; stamp "start $name"; ( set -e; "$@" ) >"$logs/$name.log" 2>&1 & pids[$name]=$!; }
+# wait_all: waits for every job, prints each log as its job ends; fails if any failed
+wait_all() {
+  local failed=() name rc
+  while ((${#pids[@]})); do
+    for name in "${!pids[@]}"; do
+      if ! kill -0 "${pids[$name]}" 2>/dev/null; then
+        rc=0; wait "${pids[$name]}" || rc=$?
+        stamp "end $name (exit $rc); its log:"
+        sed "s/^/[$name] /" "$logs/$name.log"
+        ((rc == 0)) || failed+=("$name")
+        unset "pids[$name]"
+      fi
+    done
+    sleep 2
+  done
+  if ((${#failed[@]})); then stamp "FAILED: ${failed[*]}"; return 1; fi
+}
+
+if [ "$vm" != 1 ]; then
+  run fast job_fast "$@"
+  wait_all
+  stamp "passed (lab VM suites skipped: NIXOS_HETZNER_VM_TESTS=$vm)"
+  exit 0
 fi
 
-echo "== quality gates: ansible-lint (production), galaxy build + install + playbook"
-scripts/gates.sh lint build
-# ansible-test sanity cannot bootstrap its venvs offline (docs/implementation.md);
-# GATES_SANITY=1 tries anyway.
-if [ "${GATES_SANITY:-0}" = 1 ]; then scripts/gates.sh sanity; fi
-
-echo "== pytest (unit, API integration, nix, lab VMs)"
-python -m pytest tests "${pytest_marks[@]}" "$@"
-
-echo "== molecule scenarios on the lab (API-only; MOLECULE_VM=1 adds the VM scenarios)"
-scripts/gates.sh molecule
+run fast job_fast "$@"
+run images job_images
+wait_all
+export NIXOS_HETZNER_LAB_REQUIRE_VMS=1  # the images exist now: a VM test may fail, not skip
+run vm-pytest job_vm_pytest "$@"
+run vm-molecule job_vm_molecule
+wait_all
+stamp "all suites passed"

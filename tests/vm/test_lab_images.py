@@ -136,6 +136,7 @@ def test_disk_layout_detection(tmp_path):
 
 
 @needs
+@pytest.mark.vm  # needs the built disk image: runs in the VM phase, after the image build
 def test_write_server_disk_injects_keys_hostname_and_host_keys(tmp_path):
     img = require_lab_image("disk")
     out = tmp_path / "disk.qcow2"
