@@ -30,21 +30,21 @@ from lab.vm import (DISK_APPEND, RESCUE_APPEND, ROOT_DISK_SERIAL, VM, Disk,  # n
                     free_loopback, host_keys, rescue_initrd, ssh_keygen)
 
 
-def boot(kind: str, workdir: Path, key: Path) -> float:
+def boot(kind: str, workdir: Path, key: Path, cpus: int = 1) -> float:
     pub = key.with_suffix(".pub").read_text()
     if kind == "rescue":
         img = require_image("rescue")
         initrd = rescue_initrd(img.initrd, workdir / "rescue-initrd.img", [pub],
                                workdir / "hostkeys")
         vm = VM("bench-rescue", workdir, kernel=img.kernel, initrd=initrd,
-                append=RESCUE_APPEND, host=free_loopback("127.0.8."), memory_mb=1536,
+                append=RESCUE_APPEND, host=free_loopback("127.0.8."), memory_mb=1536, cpus=cpus,
                 forwards=(22,), pdeathsig=True, key_path=key)
     else:
         img = require_image("disk")
         disk = write_server_disk(img, workdir / "disk.qcow2", 40 * 10**9, [pub], "bench",
                                  host_keys(workdir / "hostkeys"))
         vm = VM("bench-disk", workdir, kernel=img.kernel, initrd=img.initrd,
-                append=DISK_APPEND, host=free_loopback("127.0.8."), memory_mb=1024,
+                append=DISK_APPEND, host=free_loopback("127.0.8."), memory_mb=1024, cpus=cpus,
                 forwards=(22,), pdeathsig=True, key_path=key,
                 disks=[Disk(path=disk, serial=ROOT_DISK_SERIAL, node="root", dev_id="root")])
     try:
@@ -57,6 +57,7 @@ def boot(kind: str, workdir: Path, key: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cpus", type=int, default=1, help="vCPUs per VM (the lab's default is 1)")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-boot-") as tmp:
@@ -65,11 +66,12 @@ def main() -> None:
             times, loads = [], []
             for r in range(args.rounds):
                 loads.append(os.getloadavg()[0])
-                times.append(boot(kind, Path(tmp) / f"{kind}-{r}", key))
+                times.append(boot(kind, Path(tmp) / f"{kind}-{r}", key, args.cpus))
                 print(f"{kind} boot {r + 1}: {times[-1]:.1f} s to SSH (load {loads[-1]:.2f})",
                       flush=True)
             rows.append((kind, statistics.median(times), min(times), max(times),
                          statistics.median(loads)))
+    print(f"\nvCPUs per VM: {args.cpus}")
     print("\n| image | boot to SSH, median (s) | range (s) | load average before |")
     print("|---|---|---|---|")
     for kind, med, lo, hi, load in rows:
