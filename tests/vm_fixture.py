@@ -12,6 +12,7 @@
   ``NIXOS_HETZNER_LAB_REQUIRE_VMS=1``, as in CI, where the images are built first).
 
 Environment: ``NIXOS_HETZNER_LAB_VM_MEMORY`` (MiB, default 1536 for the rescue fixture),
+``NIXOS_HETZNER_LAB_VM_CPUS`` (vCPUs, default 2, as the lab's qemu backend),
 ``NIXOS_HETZNER_LAB_BOOT_TIMEOUT`` (seconds to SSH, default 900: an idle machine boots in
 well under a minute, a machine shared by many TCG guests can take minutes),
 ``NIXOS_HETZNER_LAB_CACHE`` (image cache).
@@ -177,7 +178,8 @@ def boot_rescue(workdir: Path, memory_mb: int | None = None, host: str | None = 
                            [(workdir / "id_ed25519.pub").read_text()], workdir / "hostkeys")
     memory_mb = memory_mb or int(os.environ.get("NIXOS_HETZNER_LAB_VM_MEMORY", "1536"))
     vm = VM(name, workdir, kernel=img.kernel, initrd=initrd, append=RESCUE_APPEND,
-            host=host or free_loopback("127.0.9."), memory_mb=memory_mb, forwards=(22,),
+            host=host or free_loopback("127.0.9."), memory_mb=memory_mb,
+            cpus=int(os.environ.get("NIXOS_HETZNER_LAB_VM_CPUS", "2")), forwards=(22,),
             pdeathsig=True, key_path=key)
     rv = RescueVM(vm, workdir)
     try:

@@ -30,7 +30,8 @@ Options (``hcloud-lab serve --backend qemu --backend-opt KEY=VALUE``):
   in RAM (its tmpfs root is capped at half the memory by the kernel).
 * ``memory_budget_mb`` (8192): total memory of all running VMs; a boot beyond it fails
   with a clear error (the action ends in ``error``).
-* ``cpus`` (1): vCPUs per VM.
+* ``cpus`` (2): vCPUs per VM. Two boot to SSH in about 30 s under TCG where one takes
+  about 50 s (benchmarks/bench_boot.py): udev, module loading and sshd run side by side.
 * ``boot_timeout`` (120): seconds a boot may take to show the kernel banner.
 * ``shutdown_timeout`` (90): seconds a guest may take to power off after ACPI.
 """
@@ -111,7 +112,7 @@ class QemuBackend(Backend):
         self.rescue_memory_mb = int(options.get("rescue_memory_mb",
                                                 max(1536, self.vm_memory_mb)))
         self.memory_budget_mb = int(options.get("memory_budget_mb", 8192))
-        self.cpus = int(options.get("cpus", 1))
+        self.cpus = int(options.get("cpus", 2))
         self.boot_timeout = float(options.get("boot_timeout", 120))
         self.shutdown_timeout = float(options.get("shutdown_timeout", 90))
         if self.vm_memory_mb < 256:
