@@ -23,7 +23,7 @@ from typing import Callable
 from .store import Image, find_image, images_dir
 
 # bump when a recipe changes in a way the hashes below do not see
-BUILD_VERSION = {"rescue": "6", "disk": "5"}
+BUILD_VERSION = {"rescue": "6", "disk": "5", "standin": "1"}
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
@@ -45,6 +45,35 @@ DISK_PACKAGES = [
     "libpam-systemd", "openssh-server", "python3", "iproute2", "e2fsprogs", "kmod",
     "procps", "less", "ca-certificates", "sudo", "util-linux",
 ]
+
+# The stand-in system (not NixOS; lab/images/standin/): what the lab installs where NixOS
+# would go. No kernel package: it boots the rescue image's kernel with the ZFS modules built
+# for it, which the build copies in from the rescue image.
+STANDIN_PACKAGES = [
+    "systemd-sysv", "udev", "dbus", "libpam-systemd", "openssh-server", "python3", "sudo",
+    "zfsutils-linux", "cryptsetup-bin", "grub-pc-bin", "grub2-common", "iproute2", "kmod",
+    "procps", "less", "ca-certificates", "util-linux", "zstd",
+]
+STANDIN_DIR = Path(__file__).resolve().parent / "standin"
+# What stage 1 does not need from the stand-in's root (the initrd is the same userland).
+STANDIN_INITRD_EXCLUDE = [
+    "./usr/lib/python3*", "./usr/bin/python3*", "./usr/lib/grub", "./usr/share/grub",
+    "./usr/lib/x86_64-linux-gnu/perl*", "./usr/share/perl*", "./usr/bin/perl*",
+    "./usr/share/zoneinfo", "./usr/share/i18n", "./usr/share/locale", "./var/lib/apt",
+    "./var/cache", "./var/lib/dpkg", "./usr/lib/standin", "./usr/share/mime",
+    "./usr/lib/modules/*/kernel/fs", "./usr/lib/modules/*/kernel/sound",
+    "./usr/lib/modules/*/kernel/net/*", "./usr/lib/modules/*/kernel/drivers/gpu",
+    "./usr/lib/modules/*/kernel/drivers/hid", "./usr/lib/modules/*/kernel/drivers/input",
+    "./usr/lib/modules/*/kernel/drivers/infiniband", "./usr/lib/modules/*/kernel/drivers/nvme",
+    "./usr/lib/modules/*/kernel/drivers/xen", "./usr/lib/modules/*/kernel/drivers/hv",
+]
+# Runs before the shared hook: the rescue image's kernel modules ($2: its initramfs).
+STANDIN_PRE_HOOK = r'''
+set -eu
+R="$1"
+echo "lab: stand-in: kernel modules from the rescue image"
+zstd -q -dc "$2" | (cd "$R" && cpio -idm --quiet 'usr/lib/modules/*')
+'''
 
 # Shared guest configuration, run on the host with $1 = the chroot (mmdebstrap hook).
 COMMON_HOOK = r'''
@@ -235,11 +264,22 @@ def source_lines() -> list[str]:
     ]
 
 
+def _standin_files() -> str:
+    return "".join(f.name + (STANDIN_DIR / f.name).read_text()
+                   for f in sorted(STANDIN_DIR.iterdir()) if f.is_file())
+
+
 def recipe(kind: str) -> dict:
+    extra = {}
     if kind == "rescue":
         pkgs, hook = RESCUE_PACKAGES, RESCUE_HOOK
     elif kind == "disk":
         pkgs, hook = DISK_PACKAGES, DISK_HOOK
+    elif kind == "standin":
+        pkgs = STANDIN_PACKAGES
+        hook = STANDIN_PRE_HOOK + COMMON_HOOK + _standin_files() + repr(STANDIN_INITRD_EXCLUDE)
+        # built on top of the rescue image's kernel: a new rescue recipe means a new stand-in
+        extra = {"rescue_recipe": recipe_hash("rescue")}
     else:
         raise ValueError(kind)
     return {
@@ -249,6 +289,7 @@ def recipe(kind: str) -> dict:
         "sources": source_lines(),
         "packages": sorted(pkgs),
         "hook": hashlib.sha256((hook + STRIP_HOOK).encode()).hexdigest(),
+        **extra,
     }
 
 
@@ -326,14 +367,15 @@ def _lock(path: Path):
 # ---------------------------------------------------------------- the builds
 
 def _mmdebstrap(kind: str, root: Path, hook_file: Path, strip_file: Path, log: Path,
-                stage: _Stages) -> None:
-    pkgs = RESCUE_PACKAGES if kind == "rescue" else DISK_PACKAGES
+                stage: _Stages, hook_args: str = "") -> None:
+    pkgs = {"rescue": RESCUE_PACKAGES, "disk": DISK_PACKAGES,
+            "standin": STANDIN_PACKAGES}[kind]
     cmd = [
         "mmdebstrap", "--mode=root", "--variant=minbase", "--verbose",
         "--aptopt=APT::Install-Recommends \"false\"",
         "--aptopt=Acquire::Retries \"3\"",
         "--include=" + ",".join(pkgs),
-        f"--customize-hook=sh {hook_file} \"$1\"",
+        f"--customize-hook=sh {hook_file} \"$1\" {hook_args}",
         f"--customize-hook=sh {strip_file} \"$1\"",
         SUITE, str(root), *source_lines(),
     ]
@@ -381,6 +423,40 @@ def _make_ext4(root: Path, out: Path, log: Path) -> int:
     return size_mib
 
 
+def _finish_standin(root: Path, tmp: Path, rescue: Image, log: Path, stage: _Stages) -> None:
+    """The stand-in's stage-1 initramfs (its own root minus what stage 1 does not need,
+    plus the initrd overlay) and the root file system as a tarball, both with the rescue
+    image's kernel. The lab's TCG tuning goes into both, as into the other images."""
+    from ..vm import guest_tuning_files
+    for path, (data, mode) in guest_tuning_files().items():
+        f = root / path.lstrip("/")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+        f.chmod(mode)
+    boot = root / "usr/lib/standin/boot"
+    boot.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(rescue.kernel, tmp / "vmlinuz")
+    shutil.copy2(rescue.kernel, boot / "vmlinuz")
+    stage("packing stage 1 (the stand-in's userland, systemd in initrd mode) as zstd")
+    excl: list[str] = []
+    for pat in STANDIN_INITRD_EXCLUDE:
+        excl += ["-path", pat, "-prune", "-o"]
+    overlay = root / "usr/lib/standin/initrd"
+    # two newc archives in one zstd stream: the kernel unpacks one after the other
+    script = (f"set -e; (set -e; cd {root}; find . -xdev {' '.join(excl)} -print0 | sort -z"
+              f" | cpio --null -o -H newc --quiet; cd {overlay}; find . -print0 | sort -z"
+              f" | cpio --null -o -H newc --quiet) | zstd -q -T0 -9 -c > {tmp / 'initrd.img'}")
+    with open(log, "ab") as lf:
+        subprocess.run(["sh", "-c", script], check=True, stdout=lf, stderr=lf)
+    shutil.copy2(tmp / "initrd.img", boot / "initrd.img")
+    stage(f"stage 1: {(tmp / 'initrd.img').stat().st_size / 2**20:.0f} MiB; packing the root")
+    with open(log, "ab") as lf:
+        subprocess.run(["tar", "--zstd", "--numeric-owner", "--xattrs", "-C", str(root),
+                        "-cf", str(tmp / "rootfs.tar.zst"), "."],
+                       check=True, stdout=lf, stderr=lf)
+    (root / "boot").mkdir(exist_ok=True)
+
+
 def build(kind: str, progress: Progress = _print, force: bool = False) -> Image:
     """Returns the cached image of this kind for the current recipe, building it if needed.
 
@@ -423,21 +499,32 @@ def _build_into(kind: str, rhash: str, tmp: Path, base: Path, stage: _Stages) ->
     root = tmp / "root"
     hook = tmp / "hook.sh"
     strip = tmp / "strip.sh"
-    hook.write_text((RESCUE_HOOK.replace("PURGE_LIST", "|".join(RESCUE_PURGE))
-                     if kind == "rescue" else DISK_HOOK))
+    hook_args = ""
+    if kind == "rescue":
+        hook.write_text(RESCUE_HOOK.replace("PURGE_LIST", "|".join(RESCUE_PURGE)))
+    elif kind == "disk":
+        hook.write_text(DISK_HOOK)
+    else:
+        rescue = build("rescue", stage.progress)
+        hook.write_text(STANDIN_PRE_HOOK + COMMON_HOOK
+                        + f'sh {STANDIN_DIR / "hook.sh"} "$1" {STANDIN_DIR}\n')
+        hook_args = str(rescue.initrd)
     strip.write_text(STRIP_HOOK)
     stage(f"building in {tmp} (log: {log})")
-    _mmdebstrap(kind, root, hook, strip, log, stage)
+    _mmdebstrap(kind, root, hook, strip, log, stage, hook_args)
     packages = _packages(root)
     phash = hashlib.sha256("\n".join(packages).encode()).hexdigest()[:12]
     kver = (root / "etc/lab-kernel-version").read_text().strip()
-    shutil.copy2(root / "boot" / f"vmlinuz-{kver}", tmp / "vmlinuz")
-    if kind == "rescue":
+    if kind == "standin":
+        _finish_standin(root, tmp, rescue, log, stage)
+    elif kind == "rescue":
+        shutil.copy2(root / "boot" / f"vmlinuz-{kver}", tmp / "vmlinuz")
         for f in (root / "boot").iterdir():
             f.unlink() if not f.is_dir() else shutil.rmtree(f)
         stage("packing the root filesystem as a zstd initramfs")
         _pack_initramfs(root, tmp / "initrd.img", log)
     else:
+        shutil.copy2(root / "boot" / f"vmlinuz-{kver}", tmp / "vmlinuz")
         shutil.copy2(root / "boot" / f"initrd.img-{kver}", tmp / "initrd.img")
         stage("writing the root filesystem as an ext4 image (mke2fs -d)")
         size = _make_ext4(root, tmp / "rootfs.ext4", log)
@@ -470,7 +557,7 @@ def _build_into(kind: str, rhash: str, tmp: Path, base: Path, stage: _Stages) ->
 def main(argv: list[str] | None = None) -> int:  # python -m lab.images.build rescue|disk
     args = argv if argv is not None else sys.argv[1:]
     force = "--force" in args
-    for kind in [a for a in args if not a.startswith("-")] or ["rescue", "disk"]:
+    for kind in [a for a in args if not a.startswith("-")] or ["rescue", "disk", "standin"]:
         build(kind, force=force)
     return 0
 

@@ -1,7 +1,7 @@
 """``hcloud-lab images`` and ``hcloud-lab vms``: build and inspect the lab VM images, and
 look at the VMs of a qemu-backed lab.
 
-    hcloud-lab images build [--rescue] [--disk] [--force]   build or reuse the cache
+    hcloud-lab images build [--rescue] [--disk] [--standin] [--force]   build or reuse the cache
     hcloud-lab images status [--json]                        what is cached, where
     hcloud-lab vms list --state-dir DIR [--json]             VMs, pids, IPs, console logs
     hcloud-lab vms console --state-dir DIR SERVER [-n N] [-f]  a server's console log
@@ -26,6 +26,8 @@ def register(sub) -> None:
     b = isub.add_parser("build", help="build the images, or reuse the cached ones")
     b.add_argument("--rescue", action="store_true", help="the rescue image (ZFS, LUKS)")
     b.add_argument("--disk", action="store_true", help="the disk image (debian-12)")
+    b.add_argument("--standin", action="store_true",
+                   help="the stand-in system the lab installs where NixOS would go (not NixOS)")
     b.add_argument("--force", action="store_true",
                    help="build anew even if cached (re-resolves the package versions)")
     b.set_defaults(func=cmd_build)

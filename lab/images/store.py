@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("rescue", "disk")
+KINDS = ("rescue", "disk", "standin")
 
 
 class ImageMissing(RuntimeError):
@@ -54,6 +54,11 @@ class Image:
         return self.path / "rootfs.ext4"
 
     @property
+    def rootfs_tarball(self) -> Path:
+        """The stand-in system's root file system (standin image only)."""
+        return self.path / "rootfs.tar.zst"
+
+    @property
     def recipe(self) -> str:
         return self.manifest.get("recipe", "")
 
@@ -62,7 +67,8 @@ class Image:
         return self.manifest.get("kernel_version", "")
 
     def files(self) -> list[Path]:
-        names = ["vmlinuz", "initrd.img"] + (["rootfs.ext4"] if self.kind == "disk" else [])
+        extra = {"disk": ["rootfs.ext4"], "standin": ["rootfs.tar.zst"]}.get(self.kind, [])
+        names = ["vmlinuz", "initrd.img"] + extra
         return [self.path / n for n in names]
 
     def size_bytes(self) -> int:
