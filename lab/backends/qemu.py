@@ -25,7 +25,7 @@ fn(server_id, event, **data)`` to learn about those (events ``"status"`` with
 
 Options (``hcloud-lab serve --backend qemu --backend-opt KEY=VALUE``):
 
-* ``vm_memory_mb`` (1024): memory of each VM.
+* ``vm_memory_mb`` (1536): memory of each VM (as much as a rescue boot, so that the installed system sees the memory its host JSON was written with).
 * ``rescue_memory_mb`` (1536): memory of a VM while it runs the rescue system, which lives
   in RAM (its tmpfs root is capped at half the memory by the kernel).
 * ``memory_budget_mb`` (8192): total memory of all running VMs; a boot beyond it fails
@@ -107,7 +107,7 @@ class QemuBackend(Backend):
         self.root = self.state_dir / "qemu"
         (self.root / "servers").mkdir(parents=True, exist_ok=True)
         (self.root / "volumes").mkdir(parents=True, exist_ok=True)
-        self.vm_memory_mb = int(options.get("vm_memory_mb", 1024))
+        self.vm_memory_mb = int(options.get("vm_memory_mb", 1536))
         # the rescue system lives in RAM (its tmpfs root is capped at half the memory)
         self.rescue_memory_mb = int(options.get("rescue_memory_mb",
                                                 max(1536, self.vm_memory_mb)))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from typing import Callable
 from .store import Image, find_image, images_dir
 
 # bump when a recipe changes in a way the hashes below do not see
-BUILD_VERSION = {"rescue": "6", "disk": "5", "standin": "1"}
+BUILD_VERSION = {"rescue": "6", "disk": "5", "standin": "2"}
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
@@ -438,16 +439,16 @@ def _finish_standin(root: Path, tmp: Path, rescue: Image, log: Path, stage: _Sta
     shutil.copy2(rescue.kernel, tmp / "vmlinuz")
     shutil.copy2(rescue.kernel, boot / "vmlinuz")
     stage("packing stage 1 (the stand-in's userland, systemd in initrd mode) as zstd")
-    excl: list[str] = []
-    for pat in STANDIN_INITRD_EXCLUDE:
-        excl += ["-path", pat, "-prune", "-o"]
+    excl = " ".join(f"-path {shlex.quote(p)} -prune -o" for p in STANDIN_INITRD_EXCLUDE)
     overlay = root / "usr/lib/standin/initrd"
+    q = shlex.quote
     # two newc archives in one zstd stream: the kernel unpacks one after the other
-    script = (f"set -e; (set -e; cd {root}; find . -xdev {' '.join(excl)} -print0 | sort -z"
-              f" | cpio --null -o -H newc --quiet; cd {overlay}; find . -print0 | sort -z"
-              f" | cpio --null -o -H newc --quiet) | zstd -q -T0 -9 -c > {tmp / 'initrd.img'}")
+    script = (f"set -euo pipefail; (cd {q(str(root))}; find . -xdev {excl} -print0 | sort -z"
+              f" | cpio --null -o -H newc --quiet; cd {q(str(overlay))}; find . -print0"
+              f" | sort -z | cpio --null -o -H newc --quiet)"
+              f" | zstd -q -T0 -9 -c > {q(str(tmp / 'initrd.img'))}")
     with open(log, "ab") as lf:
-        subprocess.run(["sh", "-c", script], check=True, stdout=lf, stderr=lf)
+        subprocess.run(["bash", "-c", script], check=True, stdout=lf, stderr=lf)
     shutil.copy2(tmp / "initrd.img", boot / "initrd.img")
     stage(f"stage 1: {(tmp / 'initrd.img').stat().st_size / 2**20:.0f} MiB; packing the root")
     with open(log, "ab") as lf:

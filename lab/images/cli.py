@@ -3,6 +3,7 @@ look at the VMs of a qemu-backed lab.
 
     hcloud-lab images build [--rescue] [--disk] [--standin] [--force]   build or reuse the cache
     hcloud-lab images status [--json]                        what is cached, where
+    hcloud-lab images path KIND [--file NAME]                where a current image is
     hcloud-lab vms list --state-dir DIR [--json]             VMs, pids, IPs, console logs
     hcloud-lab vms console --state-dir DIR SERVER [-n N] [-f]  a server's console log
     hcloud-lab vms kill --state-dir DIR                      stop every VM a lab left behind
@@ -35,6 +36,11 @@ def register(sub) -> None:
     s = isub.add_parser("status", help="show the cached images")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+    pa = isub.add_parser("path", help="print where a built image (or one of its files) is")
+    pa.add_argument("kind", choices=KINDS)
+    pa.add_argument("--file", help="one of the image's files, e.g. rootfs.tar.zst")
+    pa.set_defaults(func=cmd_path)
 
     v = sub.add_parser("vms", help="the VMs of a qemu-backed lab")
     vsub = v.add_subparsers(dest="vms_command", required=True)
@@ -70,6 +76,22 @@ def cmd_build(args) -> int:
                   file=sys.stderr)
             return 130
     print(f"images ready in {time.monotonic() - t0:.1f}s (cache {images_dir()})", flush=True)
+    return 0
+
+
+def cmd_path(args) -> int:
+    from .build import recipe_hash
+    from .store import find_image
+    img = find_image(args.kind, recipe_hash(args.kind))
+    if img is None:
+        print(f"hcloud-lab images: no current {args.kind} image; build it with "
+              f"`hcloud-lab images build --{args.kind}`", file=sys.stderr)
+        return 1
+    path = img.path / args.file if args.file else img.path
+    if not path.exists():
+        print(f"hcloud-lab images: {path} does not exist", file=sys.stderr)
+        return 1
+    print(path)
     return 0
 
 
