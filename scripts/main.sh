@@ -47,7 +47,8 @@ print(f"servers in the lab: {len(c.servers.get_all())}")
 PY
 
 # ---------------------------------------------------------------------------------------
-# site.yml on inventories/lab (the playbook engineer's part). MAIN_RUNS=2 runs it twice
+# site.yml on inventories/lab: the servers end installed (the lab's stand-in system, not
+# NixOS; docs/lab-vms.md). MAIN_RUNS=2 runs it twice
 # and fails unless the second run reports zero changed tasks.
 # ---------------------------------------------------------------------------------------
 run_site() {  # $1: run number; the output also goes to $LAB_STATE/site-run-$1.log

@@ -86,13 +86,13 @@ def test_first_run_did_the_work(main_job):
     assert all(v["changed"] > 0 and v["failed"] == 0 for v in r.values()), r
 
 
-def test_servers_reached_the_storage_stage(main_job):
+def test_servers_reached_the_installed_stage(main_job):
     servers = main_job["servers"]
     assert sorted(servers) == sorted(HOSTS)
     assert servers["lab-web1"].server_type.name == "cx22"
     assert servers["lab-db1"].server_type.name == "cpx21"
     for s in servers.values():
-        assert s.labels["nixos-hetzner/stage"] == "storage"
+        assert s.labels["nixos-hetzner/stage"] == "installed"
         assert s.labels["fleet"] == "nixos-hetzner-lab"
 
 
@@ -114,7 +114,7 @@ def test_summary_and_host_json(main_job):
     out = main_job["proc"].stdout
     for name in HOSTS:
         b = summary(out, name)
-        assert b["stage"] == "storage", b
+        assert b["stage"] == "installed", b
         assert b["pool"].startswith("rpool ONLINE size="), b
         assert b["ipv4"].split()[0] == main_job["servers"][name].public_net.ipv4.ip, b
         doc = json.loads(Path(b["json"]).read_text())

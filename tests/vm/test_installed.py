@@ -277,14 +277,14 @@ def test_type_change_power_cycles_then_unlocks(fleet):
     old, new = fleet.types
     boots = len(fleet.boots())
     rc, out = fleet.play("site.yml", "-e", f"hardware_server_type={new}",
-                         "-e", "hardware_allow_power_cycle=true")
+                         "-e", "hardware_allow_reboot=true")
     assert rc == 0, out[-6000:]
     assert fleet.server().server_type.name == new
     assert len(fleet.boots()) > boots
     p = fleet.admin_ssh("findmnt -no SOURCE /")
     assert p.stdout.strip() == "rpool/local/root"
     rc, out = fleet.play("site.yml", "-e", f"hardware_server_type={new}",
-                         "-e", "hardware_allow_power_cycle=true")
+                         "-e", "hardware_allow_reboot=true")
     assert rc == 0 and recap(out)[HOST]["changed"] == 0, out[-6000:]
 
 

@@ -30,6 +30,17 @@ CONF
 # The pool is imported by stage 1; its datasets are legacy mounts in /etc/fstab.
 in_root systemctl mask zfs-import-cache.service zfs-import-scan.service zfs-mount.service \
     zfs-share.service zfs-zed.service zfs-volume-wait.service >/dev/null 2>&1 || true
+# Smaller root (the installer copies and unpacks it into a TCG VM): no hardware database,
+# no modules for file systems and hardware that a lab VM (or a Hetzner VM) does not have.
+rm -rf "$R/usr/lib/udev/hwdb.d/"* "$R/usr/lib/udev/hwdb.bin" "$R/etc/udev/hwdb.bin"
+KVER=$(ls "$R/lib/modules" | sort -V | tail -n1)
+M="$R/lib/modules/$KVER/kernel"
+for d in fs/btrfs fs/xfs fs/nfs fs/nfsd fs/ocfs2 fs/gfs2 fs/ceph fs/smb fs/cifs fs/f2fs \
+    fs/jfs fs/reiserfs fs/nilfs2 fs/ubifs fs/udf fs/hfs fs/hfsplus fs/ntfs3 arch/x86/kvm; do
+  rm -rf "${M:?}/$d"
+done
+in_root depmod -a "$KVER"
+mkdir -p "$R/etc/standin"
 install -m 0755 "$D/standin-configure" "$R/usr/local/sbin/standin-configure"
 install -m 0755 "$D/standin-rebuild" "$R/usr/local/sbin/standin-rebuild"
 printf '%%sudo ALL=(ALL:ALL) NOPASSWD: ALL\n' > "$R/etc/sudoers.d/standin-admins"
