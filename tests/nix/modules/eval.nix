@@ -15,7 +15,9 @@
 #   types.bool/str/int do, lib.mergeEqualOption). Where NixOS's type would merge
 #   differently (types.lines, a submodule's defaults, a package as one value), this
 #   evaluation does not pretend: a conflict is an error here, and no test reads NixOS
-#   defaults that our modules do not define.
+#   defaults that our modules do not define. A path all of whose definitions are under
+#   a false mkIf (or overridden) is not defined, and `nixos` below drops it, as NixOS's
+#   attrsOf options drop such entries.
 # - Two values that our storage assertion reads from NixOS (boot.zfs.package and
 #   pkgs.linuxPackages) are given as plain data by the caller (`nixosValues`), and
 #   `modulesPath` points at an empty stand-in profile (there are no NixOS modules here),
