@@ -1,10 +1,12 @@
 # The host JSON (already validated) -> the value of the `vps` option tree that the modules
 # in nix/modules declare. Builtins only.
 #
-# This file is the flake's only reader of host data. It deliberately reads every field with
-# plain attribute selection (no `or` defaults, no `?` tests): a field that the schema does
-# not declare is then an evaluation error, never a silent default. tests/nix checks both
-# directions (every schema field changes this output; this file uses no fallbacks).
+# This file is the flake's only reader of host data. It deliberately reads every required
+# field with plain attribute selection (no `or` defaults): a field that the schema does not
+# declare is then an evaluation error, never a silent default. The schema's only optional
+# field, network.nameservers, is read with a `?` test that maps its absence to null (the
+# modules' "default resolvers"). tests/nix checks both directions (every schema field
+# changes this output; the `?` tests here are exactly the schema's optional fields).
 let
   inherit (builtins) listToAttrs map;
 
@@ -31,6 +33,7 @@ let
         disks = st.disks;
         espDevice = st.espDevice;
         network = {
+          nameservers = if net ? nameservers then net.nameservers else null;
           ipv4 = {
             dhcp = net.ipv4 != null;
             address = if net.ipv4 == null then null else net.ipv4.address;

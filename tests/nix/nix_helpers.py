@@ -21,6 +21,14 @@ LIB = NIX_DIR / "lib"
 SCHEMA_FILE = NIX_DIR / "schema" / "host.schema.json"
 EXAMPLE_FILE = NIX_DIR / "hosts" / "example.json"
 
+# The real nixpkgs lib of the 25.05 branch-off (lib.evalModules, types, mkIf, …; no NixOS
+# modules, no packages), for the offline module tests. No registry carries it: it lies
+# beside the checkout (CI: <repo>/../shared/nixpkgs-lib-25.05, see its README).
+# NIXOS_HETZNER_NIXPKGS_LIB names another directory that holds such a lib/.
+NIXPKGS_LIB_ENV = "NIXOS_HETZNER_NIXPKGS_LIB"
+NIXPKGS_LIB_DEFAULT = ROOT.parent / "shared" / "nixpkgs-lib-25.05"
+NIXPKGS_LIB_VERSION = "25.05"
+
 # The prefix that Nix puts before the first line of an error, and the indentation it
 # adds to the following lines of a multi-line message.
 _ERROR = "error: "
@@ -93,6 +101,30 @@ def nix(tmp_path_factory):
     if shutil.which("nix-instantiate") is None:
         pytest.fail("nix-instantiate is not installed (Debian package nix-bin; scripts/install-deps.sh installs it)")
     return Nix(tmp_path_factory.mktemp("nix-home"))
+
+
+def nixpkgs_lib_dir():
+    """The directory holding nixpkgs' lib/ (the env override, else beside the checkout)."""
+    override = os.environ.get(NIXPKGS_LIB_ENV)
+    return Path(override) if override else NIXPKGS_LIB_DEFAULT
+
+
+@pytest.fixture(scope="session")
+def nixpkgs_lib(nix):
+    """The nixpkgs lib directory; skips (with the reason) where it is absent, fails where
+    it is there but not the 25.05 lib the tests are written against."""
+    d = nixpkgs_lib_dir()
+    if not (d / "lib" / "default.nix").is_file():
+        how = f"${NIXPKGS_LIB_ENV}" if os.environ.get(NIXPKGS_LIB_ENV) else "<repo>/../shared/nixpkgs-lib-25.05"
+        pytest.skip(
+            f"the nixpkgs 25.05 lib is not at {d}/lib ({how}); the module-system tests need it "
+            f"(CI has it; elsewhere set {NIXPKGS_LIB_ENV} to a directory holding nixpkgs' lib/, "
+            "or run `nix flake check` with network)"
+        )
+    version = nix.eval(f"(import {nix_path(d / 'lib')}).version")
+    if not version.startswith(NIXPKGS_LIB_VERSION):
+        pytest.fail(f"{d}/lib is nixpkgs lib {version}, the module tests are written against {NIXPKGS_LIB_VERSION}")
+    return d
 
 
 def nix_str(s):

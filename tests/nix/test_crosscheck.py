@@ -6,9 +6,11 @@ nix/schema/host.schema.json) and the flake (which reads it through nix/lib):
   `vps` settings that the lib hands to the modules. A field that the flake ignored would
   leave the settings unchanged and fail here;
 - backward: the lib reads nothing outside the schema. settings.nix reads fields with plain
-  selection only (no `or` fallbacks, no `?` tests), so a field that the schema does not
-  declare is an evaluation error; every mutant below is evaluated, covering the null and
-  false branches. The modules never read host files themselves;
+  selection only (no `or` fallbacks), so a field that the schema does not declare is an
+  evaluation error; its `?` tests are exactly the schema's optional fields (the fields
+  that no `required` lists), so absence can be a default only where the schema says so.
+  Every mutant below is evaluated, covering the null and false branches. The modules
+  never read host files themselves;
 - the settings the lib produces are options that the modules declare (a textual check of
   the option declarations; the flake's eval checks do the real one with nixpkgs).
 """
@@ -191,10 +193,38 @@ def strip_nix_comments_and_strings(text):
     return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
 
 
+def optional_fields(node=SCHEMA, path=""):
+    """Schema paths of the properties that their object's `required` does not list."""
+    node = resolve(node)
+    out = set()
+    if "properties" in node:
+        for key, sub in node["properties"].items():
+            p = f"{path}.{key}" if path else key
+            if key not in node.get("required", []):
+                out.add(p)
+            out |= optional_fields(sub, p)
+    if "items" in node:
+        out |= optional_fields(node["items"], f"{path}[]")
+    return out
+
+
 def test_settings_reads_fields_without_fallbacks():
     code = strip_nix_comments_and_strings((LIB / "settings.nix").read_text())
     assert not re.search(r"\bor\b", code), "settings.nix uses an `or` default"
-    assert not re.search(r"\?", code), "settings.nix tests attributes with `?`"
+    # `?` only as `<binding> ? <field>` where <field> is optional in the schema; the
+    # bindings are the let-names of settings.nix (net = host.network, ...).
+    bindings = dict(re.findall(r"\b(\w+) = host\.([\w.]+);", code))
+    tested = set()
+    for var, field in re.findall(r"(\w+) \? (\w+)", code):
+        assert var in bindings, f"settings.nix tests {var} ? {field}, {var} is not a host field"
+        tested.add(f"{bindings[var]}.{field}")
+    assert len(tested) == len(re.findall(r"\?", code)), "settings.nix has a `?` of another shape"
+    assert tested == optional_fields()
+
+
+def test_the_schema_has_exactly_one_optional_field():
+    # Additive fields of schemaVersion 1 are optional; everything else is required.
+    assert optional_fields() == {"network.nameservers"}
 
 
 def test_only_the_lib_reads_host_files():

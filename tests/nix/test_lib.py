@@ -22,6 +22,7 @@ EXPECTED_EXAMPLE_SETTINGS = {
         "disks": [DISK],
         "espDevice": DISK + "-part2",
         "network": {
+            "nameservers": ["2a01:4ff:ff00::add:1", "185.12.64.1"],
             "ipv4": {"dhcp": True, "address": "203.0.113.10"},
             "ipv6": {"address": "2001:db8:1234:5678::1", "prefixLength": 64, "gateway": "fe80::1"},
         },
@@ -118,7 +119,35 @@ def test_ipv6_only_and_ipv4_only_hosts(nix, example, write_host):
     v4only = copy.deepcopy(example)
     v4only["network"]["ipv6"] = None
     net = settings_of(nix, write_host(v4only))["hardware"]["network"]
-    assert net == {"ipv4": {"dhcp": True, "address": "203.0.113.10"}, "ipv6": {"address": None}}
+    assert net == {
+        "nameservers": ["2a01:4ff:ff00::add:1", "185.12.64.1"],
+        "ipv4": {"dhcp": True, "address": "203.0.113.10"},
+        "ipv6": {"address": None},
+    }
+
+
+def test_nameservers_are_optional_and_absent_means_null(nix, example, write_host):
+    # The schema's one optional field (an additive change within schemaVersion 1): a file
+    # written without it is valid, and the lib hands null (the modules' defaults) on.
+    del example["network"]["nameservers"]
+    path = write_host(example)
+    assert nix.eval(read_host_expr(path)) == example
+    assert settings_of(nix, path)["hardware"]["network"]["nameservers"] is None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ([], "network.nameservers: must have at least 1 item(s), got 0"),
+        (["2a01:4ff:ff00::add:1", "2a01:4ff:ff00::add:1"],
+         'network.nameservers: items must be unique, "2a01:4ff:ff00::add:1" appears more than once'),
+        (["dns.example.org"],
+         'network.nameservers[0]: "dns.example.org" does not match ^(([0-9]{1,3}\\.){3}[0-9]{1,3}|[0-9a-f:]{2,39})$'),
+    ],
+)
+def test_nameservers_are_validated(nix, example, write_host, value, message):
+    example["network"]["nameservers"] = value
+    assert read_error(nix, write_host(example)) == f"nix/hosts/example.json: invalid host JSON:\n  {message}"
 
 
 def test_minimal_host_without_services(nix, example, write_host):

@@ -1,7 +1,8 @@
 # Layer 1, hardware: a Hetzner Cloud VM. x86_64 (cx, cpx, ccx) boots BIOS, aarch64 (cax)
 # boots EFI; GRUB is installed for both on a hybrid GPT (EF02 BIOS boot partition plus an
-# ESP). virtio in the initrd, serial console, systemd-networkd with IPv4 by DHCP and the
-# static IPv6 from the host JSON, Hetzner's NTP servers.
+# ESP). virtio in the initrd, the VGA console (the Hetzner web console) as /dev/console with
+# the serial console beside it, the QEMU guest agent, systemd-networkd with IPv4 by DHCP and
+# the static IPv6 from the host JSON, resolvers for IPv6-only hosts, Hetzner's NTP servers.
 {
   config,
   lib,
@@ -15,10 +16,33 @@ let
     mkIf
     mkOption
     optional
-    optionals
     types
     ;
   net = cfg.network;
+
+  # Hetzner's recursive resolvers over IPv6 (as in the examples of
+  # docs.hetzner.com/cloud/floating-ips/persistent-configuration). Used when there is no
+  # DHCP to supply any.
+  hetznerResolvers = [
+    "2a01:4ff:ff00::add:1"
+    "2a01:4ff:ff00::add:2"
+  ];
+  resolvers =
+    if net.nameservers != null then
+      net.nameservers
+    else if net.ipv4.dhcp then
+      [ ]
+    else
+      hetznerResolvers;
+
+  # The kernel writes to every console= it is given, but /dev/console (where systemd's
+  # password prompt and emergency shell go) is the LAST one. The Hetzner web console
+  # shows the VGA screen, so the screen comes last and the serial port before it. On arm,
+  # the firmware's default console is the serial port, so "tty" (the foreground virtual
+  # terminal, as srvos' hetzner-cloud/arm.nix sets it) is always given.
+  serialConsoleParam =
+    if cfg.architecture == "x86_64" then "console=ttyS0,115200n8" else "console=ttyAMA0,115200n8";
+  screenConsoleParam = if cfg.architecture == "x86_64" then "console=tty0" else "console=tty";
 
   # The uplink, used by the system's networkd and by the initrd's (remote unlock).
   uplink = {
@@ -31,6 +55,10 @@ let
     address = optional (net.ipv6.address != null) "${net.ipv6.address}/${toString net.ipv6.prefixLength}";
     routes = optional (net.ipv6.address != null) { Gateway = net.ipv6.gateway; };
     linkConfig.RequiredForOnline = "routable";
+  }
+  # Resolvers given explicitly replace the ones DHCP offers.
+  // lib.optionalAttrs (net.ipv4.dhcp && net.nameservers != null) {
+    dhcpV4Config.UseDNS = false;
   };
 in
 {
@@ -83,7 +111,12 @@ in
       type = types.bool;
       default = true;
       example = false;
-      description = "Kernel console on the serial port as well (ttyS0 on x86_64, ttyAMA0 on aarch64), as the Hetzner console and qemu show it.";
+      description = ''
+        Kernel console on the serial port as well (ttyS0 on x86_64, ttyAMA0 on aarch64).
+        Either way the screen (console=tty0, on arm console=tty) comes last on the kernel
+        command line, so /dev/console, and with it the LUKS passphrase prompt, is the VGA
+        screen that the Hetzner web console shows.
+      '';
     };
 
     network = {
@@ -131,6 +164,21 @@ in
       };
     };
 
+    network.nameservers = mkOption {
+      type = types.nullOr (types.listOf types.str);
+      default = null;
+      example = [
+        "2a01:4ff:ff00::add:1"
+        "185.12.64.1"
+      ];
+      description = ''
+        DNS resolvers (networking.nameservers). null: the ones DHCP offers when IPv4 DHCP
+        is on; on an IPv6-only server (DHCP off, router advertisements ignored) Hetzner's
+        recursive resolvers 2a01:4ff:ff00::add:1 and 2a01:4ff:ff00::add:2. A list replaces
+        both (with DHCP on, the uplink then ignores DHCP's DNS servers).
+      '';
+    };
+
     ntpServers = mkOption {
       type = types.listOf types.str;
       default = [
@@ -169,17 +217,27 @@ in
       "sd_mod"
       "sr_mod"
     ];
-    boot.kernelParams = optionals cfg.serialConsole [
-      "console=tty0"
-      (if cfg.architecture == "x86_64" then "console=ttyS0,115200n8" else "console=ttyAMA0,115200n8")
+    # The display driver in the initrd, so that the passphrase prompt is on the screen
+    # before stage 2 (srvos hardware/hetzner-cloud/arm.nix does the same).
+    boot.initrd.kernelModules = optional (cfg.architecture == "aarch64") "virtio_gpu";
+    # The screen last, after anything else defined at normal order (see screenConsoleParam).
+    boot.kernelParams = lib.mkMerge [
+      (optional cfg.serialConsole serialConsoleParam)
+      (lib.mkAfter [ screenConsoleParam ])
     ];
+
+    # Hetzner's password reset and the agent-based API features need the QEMU guest agent.
+    services.qemuGuest.enable = mkDefault true;
 
     boot.loader.grub = {
       enable = mkDefault true;
       efiSupport = mkDefault true;
       # Hetzner gives no NVRAM to write boot entries to: install to the fallback path.
       efiInstallAsRemovable = mkDefault true;
-      devices = mkDefault (if cfg.bootMode == "bios" then cfg.disks else [ "nodev" ]);
+      # Normal priority: grub.nix itself defines devices (from boot.loader.grub.device,
+      # [ ] when that is unset) at normal priority, which would beat a mkDefault and leave
+      # no install target. List definitions of equal priority are concatenated.
+      devices = if cfg.bootMode == "bios" then cfg.disks else [ "nodev" ];
     };
     boot.loader.efi.canTouchEfiVariables = mkDefault false;
 
@@ -207,6 +265,9 @@ in
         (mkIf (net.ipv4.address != null) { ${net.ipv4.address} = names; })
         (mkIf (net.ipv6.address != null) { ${net.ipv6.address} = names; })
       ];
+
+    # Empty (the default with DHCP) defines nothing, so DHCP's resolvers stay in charge.
+    networking.nameservers = resolvers;
 
     networking.timeServers = mkDefault cfg.ntpServers;
     services.timesyncd.enable = mkDefault true;

@@ -182,6 +182,10 @@ in
       services.prometheus.exporters.node = {
         enable = true;
         port = ne.port;
+        # The wildcard of both families: node_exporter (Go) binds "[::]:port" as one
+        # dual-stack socket, so the ip and the ip6 rule below can both match. The module's
+        # default, 0.0.0.0, is IPv4 only, unreachable on an IPv6-only host.
+        listenAddress = "[::]";
         openFirewall = false;
         enabledCollectors = mkDefault [ "systemd" ];
       };

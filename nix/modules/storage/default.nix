@@ -31,6 +31,12 @@ let
   snapshotDataset = if cfg.rollback.snapshot == null then null else lib.head (lib.splitString "@" cfg.rollback.snapshot);
 
   zfsKernelModule = config.boot.kernelPackages.${config.boot.zfs.package.kernelModuleAttribute};
+
+  # systemd's unit_name_escape() for the characters a mapper name may have here ("-" is
+  # the only one of [A-Za-z0-9_-] it escapes): systemd-cryptsetup-generator names the unit
+  # of the crypttab line <name> systemd-cryptsetup@<escaped name>.service.
+  cryptsetupUnit = name: "systemd-cryptsetup@${lib.replaceStrings [ "-" ] [ "\\x2d" ] name}.service";
+  luksUnits = optional cfg.luks.enable (cryptsetupUnit cfg.luks.name);
   sshPorts = config.services.openssh.ports;
 in
 {
@@ -52,10 +58,10 @@ in
         description = "Open the pool's LUKS2 container in the initrd. Turning it off means the data is stored unencrypted.";
       };
       name = mkOption {
-        type = types.str;
+        type = types.strMatching "[A-Za-z0-9_-]{1,64}";
         default = "cryptroot";
         example = "cryptroot";
-        description = "Mapper name: the container is opened as /dev/mapper/<name>.";
+        description = "Mapper name: the container is opened as /dev/mapper/<name> by systemd-cryptsetup@<name>.service (a - in the name is \\x2d in the unit's name).";
       };
       device = mkOption {
         type = types.nullOr types.str;
@@ -260,6 +266,19 @@ in
       };
     })
 
+    # In the systemd initrd, zfs.nix orders zfs-import-<pool>.service only after udev-settle,
+    # modules-load and ask-password-console; the import then polls for the pool's vdevs
+    # for about a minute and fails, and the /sysroot mounts that require it fail with it,
+    # when the passphrase comes later (a manual unlock over SSH after a reboot). Wait for
+    # the container instead (nixpkgs issue #250003). The scripted initrd opens LUKS before
+    # it imports pools and needs nothing here.
+    (mkIf (cfg.luks.enable && config.boot.initrd.systemd.enable) {
+      boot.initrd.systemd.services."zfs-import-${cfg.pool.name}" = {
+        wants = luksUnits ++ [ "cryptsetup.target" ];
+        after = luksUnits ++ [ "cryptsetup.target" ];
+      };
+    })
+
     (mkIf cfg.rollback.enable {
       vps.persist.directory = mkDefault "/persist";
       vps.persist.paths = [
@@ -280,6 +299,12 @@ in
     })
 
     (mkIf (config.vps.persist.directory != null) {
+      # A rolled-back / has no /etc/machine-id, so systemd would make a new one at every
+      # boot (a new journal directory, a new DHCP DUID). The link points below the
+      # persistent directory, which the initrd mounts (neededForBoot); at the first boot
+      # systemd writes the new id through it, provided <persist>/etc exists.
+      environment.etc."machine-id".source = "${config.vps.persist.directory}/etc/machine-id";
+
       fileSystems = lib.listToAttrs (
         map (
           p:
