@@ -274,6 +274,30 @@ def test_no_machine_id_link_without_rollback(evaluate):
     assert "etc" not in got
 
 
+# ---- the system's SSH host key: where the base role puts (and pins) it ----
+
+
+@pytest.mark.parametrize("rollback", [True, False])
+def test_the_ssh_host_key_is_on_persist_with_or_without_rollback(evaluate, rollback):
+    def change(d):
+        if not rollback:
+            d["storage"]["rollback"] = {"enable": False, "snapshot": None}
+
+    got = evaluate("h.nixos.services.openssh.hostKeys", host=mutated(change))
+    assert got == [{"path": "/persist/etc/ssh/ssh_host_ed25519_key", "type": "ed25519"}]
+
+
+def test_the_ssh_host_key_is_in_etc_without_a_persist_dataset(evaluate):
+    def change(d):
+        d["storage"]["rollback"] = {"enable": False, "snapshot": None}
+        d["storage"]["pool"]["datasets"] = [x for x in d["storage"]["pool"]["datasets"]
+                                            if x["mountpoint"] != "/persist"]
+        d["initrdUnlock"]["hostKeyPath"] = "/etc/secrets/initrd/ssh_host_ed25519_key"
+
+    got = evaluate("h.nixos.services.openssh.hostKeys", host=mutated(change))
+    assert got == [{"path": "/etc/ssh/ssh_host_ed25519_key", "type": "ed25519"}]
+
+
 # ---- 8. the QEMU guest agent ----
 
 

@@ -43,7 +43,7 @@ def rendered(tmp_path_factory):
                                               "aliases": ["example.org"],
                                               "root": "/var/www/example.org"}],
                       security_extra_ports=[{"port": 8443}, {"port": 51820, "protocol": "udp"}]),
-        "db-1": host("127.0.0.3", "2001:db8:0:3::/64",
+        "db-1": host("127.0.0.3", "2001:db8:0:3::/64", base_nameservers=["2001:db8::53"],
                      services_postgresql=True, services_node_exporter=True,
                      services_node_exporter_allowed_cidrs=["10.42.0.0/16"]),
     }, {"base_hosts_dir": str(tmp / "hosts"), "hardware_fleet_public_keys": [KEY]})
@@ -78,6 +78,8 @@ def test_values(rendered):
     assert web["network"] == {"ipv4": {"address": "127.0.0.2"},
                               "ipv6": {"address": "2001:db8:0:2::1", "prefixLength": 64,
                                        "gateway": "fe80::1"}}
+    # base_nameservers becomes network.nameservers; unset, the key is absent (the defaults)
+    assert db["network"]["nameservers"] == ["2001:db8::53"]
     assert web["storage"]["disks"] == ["/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_2"]
     assert web["storage"]["luks"] == {"name": "cryptroot",
                                       "device": "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_2-part3"}

@@ -15,6 +15,18 @@ let
     types
     ;
   persist = config.vps.persist.directory;
+  # Where the system's SSH host key lives: the persisted directory, else a dataset mounted
+  # at /persist (the storage layer's layout), else /etc.
+  persistDataset = lib.any (d: d.mountpoint or null == "/persist") (
+    lib.attrValues (lib.attrByPath [ "vps" "storage" "pool" "datasets" ] { } config)
+  );
+  keyDir =
+    if persist != null then
+      persist
+    else if persistDataset then
+      "/persist"
+    else
+      "";
   opinion = lib.mkOverride 900;
 in
 {
@@ -108,9 +120,11 @@ in
         ports = [ cfg.ssh.port ];
         # The firewall is configured below, from one place.
         openFirewall = false;
+        # The base role generates this key on the controller (where it is pinned) and puts
+        # it on the /persist dataset before the first boot (base_ssh_host_key_path).
         hostKeys = mkDefault [
           {
-            path = "${if persist == null then "" else persist}/etc/ssh/ssh_host_ed25519_key";
+            path = "${keyDir}/etc/ssh/ssh_host_ed25519_key";
             type = "ed25519";
           }
         ];
