@@ -586,7 +586,7 @@ def server_json(w: World, s: dict) -> dict:
         "image": catalog.IMAGE_BY_ID.get(s.get("image")), "iso": None,
         "rescue_enabled": s["rescue_enabled"], "locked": w.is_locked("server", s["id"]),
         "backup_window": s["backup_window"], "outgoing_traffic": 0, "ingoing_traffic": 0,
-        "included_traffic": st["included_traffic"], "protection": s["protection"],
+        "included_traffic": catalog.TRAFFIC_BY_NAME[st["name"]], "protection": s["protection"],
         "labels": s["labels"],
         "volumes": [v["id"] for v in w.objs["volume"].values() if v.get("server") == s["id"]],
         "load_balancers": [], "primary_disk_size": s["primary_disk_size"],
@@ -640,6 +640,27 @@ def _resolve_server_type(ref, field_name="server_type") -> dict:
     return st
 
 
+def _check_orderable(w: World, st: dict, location: str) -> None:
+    """Refuse a server type that is not offered in ``location`` or no longer available
+    there (deprecated past its ``unavailable_after``), as the API does: 400 invalid_input.
+    ``--allow-retired-types`` (config ``allow_retired_types``) lets tests create servers of
+    retired types, as fleets that bought them before the cut-off have."""
+    entry = catalog.type_location(st, location)
+    if entry is not None and w.config.allow_retired_types:
+        return
+    if entry is None:
+        raise APIError(400, "invalid_input", "unsupported location for server type",
+                       {"fields": [{"name": "server_type", "messages": [
+                           f"server type {st['name']} is not offered in {location}"]}]})
+    if not entry["available"]:
+        dep = entry["deprecation"] or {}
+        why = (f"server type {st['name']} is deprecated in {location} and was available "
+               f"until {dep['unavailable_after']}" if dep else
+               f"server type {st['name']} is currently not available in {location}")
+        raise APIError(400, "invalid_input", f"unsupported location for server type: {why}",
+                       {"fields": [{"name": "server_type", "messages": [why]}]})
+
+
 def _boot_patch(s: dict, rescue: bool) -> dict:
     p = {"status": "running", "_booted": "rescue" if rescue else "disk"}
     if rescue:
@@ -654,9 +675,7 @@ def create_server(w, req):
     img = _resolve_image(w, body.get("image"), st["architecture"])
     dcname = _dc_of(w, body, default="fsn1-dc14")
     dc = catalog.DATACENTER_BY_NAME[dcname]
-    if st["id"] not in dc["server_types"]["available"]:
-        raise invalid({"server_type": f"server type {st['name']} is not available in "
-                                      f"{dc['location']['name']}"})
+    _check_orderable(w, st, dc["location"]["name"])
     labels = w.check_labels(body.get("labels"))
     keys = [w.find("ssh_key", k, "ssh_keys") for k in (body.get("ssh_keys") or [])]
     user_data = body.get("user_data")
@@ -900,6 +919,7 @@ def change_type(w, s, body):
     if st["architecture"] != cur["architecture"]:
         raise invalid({"server_type": f"cannot change architecture {cur['architecture']} -> "
                                       f"{st['architecture']}"})
+    _check_orderable(w, st, catalog.DATACENTER_BY_NAME[s["datacenter"]]["location"]["name"])
     if s["status"] != "off":
         raise APIError(409, "server_not_stopped", f"server {s['id']} must be off to change its type")
     if st["disk"] < s["primary_disk_size"]:

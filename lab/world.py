@@ -101,6 +101,7 @@ class LabConfig:
     fault_actions: dict = field(default_factory=dict)  # command -> probability of error
     seed: int = 0
     durations: dict = field(default_factory=dict)      # command -> nominal seconds
+    allow_retired_types: bool = False  # create servers of deprecated, unavailable types
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -89,7 +89,7 @@ class BackendError(Exception):
 class ServerTypeSpec:
     """The hardware of a server, copied from the emulator's server type catalog."""
 
-    name: str            # "cx22", "cax11", ...
+    name: str            # "cx23", "cax11", ...
     cores: int
     memory_gb: float     # as the API reports it (e.g. 4.0)
     disk_gb: int         # local disk size in GB

@@ -174,8 +174,8 @@ EXAMPLES = r"""
     fleet: web
     prune: true
     servers:
-      - {name: web1, server_type: cx22, image: debian-12, location: fsn1, ssh_keys: [admin], state: rescue}
-      - {name: web2, server_type: cx22, image: debian-12, location: nbg1, ssh_keys: [admin], state: rescue}
+      - {name: web1, server_type: cx23, image: debian-12, location: fsn1, ssh_keys: [admin], state: rescue}
+      - {name: web2, server_type: cx23, image: debian-12, location: nbg1, ssh_keys: [admin], state: rescue}
       - {name: web3, server_type: cax11, image: debian-12, location: hel1, ssh_keys: [admin], state: rescue}
 """
 
@@ -192,7 +192,7 @@ servers:
   sample:
     web1: {"id": 42, "name": "web1", "status": "running", "ipv4": "127.0.0.12",
            "ipv6": "2001:db8:0:12::1", "ipv6_network": "2001:db8:0:12::/64",
-           "labels": {"fleet": "web"}, "rescue_enabled": true, "server_type": "cx22",
+           "labels": {"fleet": "web"}, "rescue_enabled": true, "server_type": "cx23",
            "architecture": "x86", "location": "fsn1", "image": "debian-12"}
 summary:
   description: The names of the servers by what the plan did to them.

@@ -54,7 +54,7 @@ options:
     version_added: 0.1.0
   server_type:
     description:
-      - The server type, for example V(cx22) or V(cax11). Needed to create a server.
+      - The server type, for example V(cx23) or V(cax11). Needed to create a server.
       - On an existing server a different type is applied with C(change_type); a running
         server is powered off for that and powered on again afterwards.
       - An unknown type fails before anything is created, listing the valid types.
@@ -157,7 +157,7 @@ EXAMPLES = r"""
 - name: A server, started
   nixos_hetzner.vps.hcloud_server:
     name: web1
-    server_type: cx22
+    server_type: cx23
     image: debian-12
     location: fsn1
     ssh_keys: [admin]
@@ -208,7 +208,7 @@ hcloud_server:
       description: The server type's name.
       type: str
       returned: always
-      sample: cx22
+      sample: cx23
     architecture:
       description: The CPU architecture (x86 or arm).
       type: str

@@ -60,14 +60,14 @@ def test_actions_wait_for_the_backend_and_carry_its_data(tmp_path):
 def test_backend_error_ends_the_action_in_error(tmp_path):
     with fake_lab(tmp_path, "delay=0.1", "fail=reboot") as lab:
         c = lab.client()
-        r = c.servers.create(name="fail-me", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="fail-me", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         with pytest.raises(ActionFailedException) as exc:
             r.action.wait_until_finished()
         assert exc.value.action.error == {"code": "action_failed",
                                           "message": "fake backend: create_server failed for fail-me"}
         assert c.servers.get_by_id(r.server.id).status == "off"
-        ok = c.servers.create(name="fine", server_type=ServerType(name="cx22"),
+        ok = c.servers.create(name="fine", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
         ok.action.wait_until_finished()
         with pytest.raises(ActionFailedException):
@@ -80,7 +80,7 @@ def test_rescue_flag_reaches_the_backend(tmp_path):
     with fake_lab(tmp_path, "delay=0.05") as lab:
         c = lab.client()
         key = c.ssh_keys.create(name="ci", public_key=KEY)
-        r = c.servers.create(name="r", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="r", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         r.action.wait_until_finished()
         s = r.server
@@ -99,7 +99,7 @@ def test_rescue_flag_reaches_the_backend(tmp_path):
 def test_restart_ends_interrupted_actions_and_resumes(tmp_path):
     with fake_lab(tmp_path, "delay=0.05") as lab:
         c = lab.client()
-        r = c.servers.create(name="keep", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="keep", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         r.action.wait_until_finished()
     assert calls(tmp_path)[-1] == {"call": "close"}
@@ -124,7 +124,7 @@ def test_next_actions_follow_their_parent(tmp_path):
         from hcloud.locations import Location
         vol = c.volumes.create(size=10, name="data", location=Location(name="fsn1"))
         vol.action.wait_until_finished()
-        r = c.servers.create(name="withvol", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="withvol", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"), volumes=[vol.volume])
         assert [a.command for a in r.next_actions] == ["start_server", "attach_volume"]
         for a in [r.action] + r.next_actions:
@@ -135,7 +135,7 @@ def test_next_actions_follow_their_parent(tmp_path):
         assert rows[2]["t"] >= rows[1]["t"] + 0.39
         assert c.volumes.get_by_id(vol.volume.id).server.id == r.server.id
         # a failed create fails its next actions too
-        bad = c.servers.create(name="fail-x", server_type=ServerType(name="cx22"),
+        bad = c.servers.create(name="fail-x", server_type=ServerType(name="cx23"),
                                image=Image(name="debian-12"))
         with pytest.raises(ActionFailedException) as exc:
             bad.next_actions[0].wait_until_finished()
@@ -147,7 +147,7 @@ def test_backend_events_reach_the_api(tmp_path):
     with start_lab(state_dir=tmp_path, backend="fake_backend:NotifyingBackend", env=env,
                    extra_args=["--time-scale", "0.0001", "--backend-opt", "delay=0.05"]) as lab:
         c = lab.client()
-        r = c.servers.create(name="selfstop", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="selfstop", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"), user_data="selfstop")
         r.action.wait_until_finished()
         deadline = time.time() + 10
@@ -164,15 +164,15 @@ def test_backend_events_reach_the_api(tmp_path):
 def test_a_deleted_servers_address_waits_for_the_teardown(tmp_path):
     with fake_lab(tmp_path, "delay=1.5") as lab:
         c = lab.client()
-        r = c.servers.create(name="old", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="old", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         r.action.wait_until_finished()
         a = r.server.delete()
         # the VM behind 127.0.0.2 is still being torn down: the next server gets .3
-        r2 = c.servers.create(name="new", server_type=ServerType(name="cx22"),
+        r2 = c.servers.create(name="new", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
         assert r2.server.public_net.ipv4.ip == "127.0.0.3"
         a.wait_until_finished()
-        r3 = c.servers.create(name="newer", server_type=ServerType(name="cx22"),
+        r3 = c.servers.create(name="newer", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
         assert r3.server.public_net.ipv4.ip == "127.0.0.2"

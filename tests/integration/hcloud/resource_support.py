@@ -64,7 +64,7 @@ def make_servers(lab, names, labels=None, location="fsn1", wait=True):
     client = lab.client()
     created = []
     for name in names:
-        resp = client.servers.create(name=name, server_type=ServerType(name="cx22"),
+        resp = client.servers.create(name=name, server_type=ServerType(name="cx23"),
                                      image=Image(name="debian-12"), location=Location(name=location),
                                      labels=dict(labels or {}))
         created.append(resp)
