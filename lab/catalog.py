@@ -187,3 +187,17 @@ IMAGES = sorted(
     key=lambda i: i["id"],
 )
 IMAGE_BY_ID = {img["id"]: img for img in IMAGES}
+
+# ISOs: a small read-only catalog of public ISOs (names after the kind Hetzner offers;
+# ids and the list are the lab's own).  id, name, description, architecture
+_ISOS = [
+    (120001, "virtio-win-0.1.266.iso", "virtio-win-0.1.266", "x86"),
+    (120002, "FreeBSD-14.2-RELEASE-amd64-dvd1.iso", "FreeBSD 14.2 amd64", "x86"),
+    (120003, "FreeBSD-14.2-RELEASE-arm64-aarch64-dvd1.iso", "FreeBSD 14.2 arm64", "arm"),
+    (120004, "nixos-minimal-25.11-x86_64-linux.iso", "NixOS 25.11 minimal x86_64", "x86"),
+    (120005, "nixos-minimal-25.11-aarch64-linux.iso", "NixOS 25.11 minimal aarch64", "arm"),
+    (120006, "SystemRescue-11.03-amd64.iso", "SystemRescue 11.03", "x86"),
+]
+ISOS = [{"id": i, "name": n, "description": d, "type": "public", "architecture": a,
+         "deprecated": None, "deprecation": None} for (i, n, d, a) in _ISOS]
+ISO_BY_ID = {iso["id"]: iso for iso in ISOS}

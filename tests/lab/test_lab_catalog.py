@@ -87,9 +87,13 @@ def test_raw_shape_of_deprecation(lab):
     assert st["included_traffic"] is None and st["prices"][0]["included_traffic"] > 0
 
 
-def create(c, type_, location="fsn1", name="srv"):
-    return c.servers.create(name=name, server_type=ServerType(name=type_),
-                            image=Image(name="debian-13"), location=Location(name=location))
+def create(c, type_, location="fsn1", name="srv", wait=False):
+    r = c.servers.create(name=name, server_type=ServerType(name=type_),
+                         image=Image(name="debian-13"), location=Location(name=location))
+    if wait:
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
+    return r
 
 
 @pytest.mark.parametrize("type_,location,why", [
@@ -124,8 +128,7 @@ def test_datacenter_lists_retired_types_as_supported_only(lab):
 
 def test_change_type_to_retired_type_is_refused(lab):
     c = lab.client()
-    r = create(c, "cx23")
-    r.action.wait_until_finished()
+    r = create(c, "cx23", wait=True)
     c.servers.power_off(r.server).wait_until_finished()
     with pytest.raises(APIException) as exc:
         c.servers.change_type(r.server, ServerType(name="cx32"), upgrade_disk=False)
@@ -140,7 +143,7 @@ def test_existing_server_of_retired_type(lab):
     deprecation of their type (the lab creates them with allow_retired_types)."""
     c = lab.client()
     lab.configure(allow_retired_types=True)
-    create(c, "cx22", name="old").action.wait_until_finished()
+    create(c, "cx22", name="old", wait=True)
     lab.configure(allow_retired_types=False)
     s = c.servers.get_by_name("old")
     assert s.status == "running" and s.server_type.id == 104

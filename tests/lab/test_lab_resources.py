@@ -21,7 +21,8 @@ def server(c, name="srv", labels=None, location="fsn1"):
     r = c.servers.create(name=name, server_type=ServerType(name="cx23"),
                          image=Image(name="debian-12"), labels=labels or {},
                          location=Location(name=location))
-    r.action.wait_until_finished()
+    for a in [r.action, *r.next_actions]:
+        a.wait_until_finished()
     return c.servers.get_by_id(r.server.id)
 
 

@@ -40,6 +40,8 @@ def test_create_returns_action_next_actions_and_password(lab):
     assert r.root_password and len(r.root_password) >= 12
     assert r.server.status == "initializing"
     r.action.wait_until_finished()
+    assert fresh(c, r.server.id).status == "starting"  # start_server runs after the create
+    r.next_actions[0].wait_until_finished()
     s = fresh(c, r.server.id)
     assert s.status == "running" and s.image.name == "debian-12"
     assert s.server_type.name == "cx23" and s.primary_disk_size == 40
@@ -171,6 +173,7 @@ def test_locked_while_creating(lab):
     r = create(c, wait=False)
     assert api_error(r.server.reboot).code == "locked"
     r.action.wait_until_finished()
+    r.next_actions[0].wait_until_finished()
     r.server.reboot().wait_until_finished()
 
 

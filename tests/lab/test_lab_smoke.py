@@ -22,6 +22,7 @@ def test_create_and_wait(lab):
     assert r.server.status == "initializing"
     assert r.root_password
     r.action.wait_until_finished()
+    r.next_actions[0].wait_until_finished()
     s = c.servers.get_by_id(r.server.id)
     assert s.status == "running"
     assert s.public_net.ipv4.ip == "127.0.0.2"
