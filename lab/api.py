@@ -1220,8 +1220,8 @@ def create_image(w, s, body):
     if itype not in ("snapshot", "backup"):
         raise invalid({"type": "must be 'snapshot' or 'backup'"})
     if itype == "backup" and not s["backup_window"]:
-        raise APIError(409, "conflict", f"server {s['id']} has no backups enabled; enable "
-                                        "them first (enable_backup)")
+        raise invalid({"type": f"server {s['id']} has no backups enabled; enable them "
+                               "first (enable_backup)"})
     desc = body.get("description")
     if desc is not None and not isinstance(desc, str):
         raise invalid({"description": "must be a string"})
@@ -1269,9 +1269,7 @@ def attach_iso(w, s, body):
 
 @_server_action
 def detach_iso(w, s, body):
-    if s.get("_iso") is None:
-        raise APIError(409, "conflict", f"server {s['id']} has no ISO attached")
-    s["_iso"] = None
+    s["_iso"] = None  # detaching when none is attached succeeds as well
     return w.new_action("detach_iso", [("server", s["id"])], locks=[("server", s["id"])])
 
 
