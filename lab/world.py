@@ -258,6 +258,12 @@ class World:
         with self.lock:
             servers = [self.server_spec(s) for s in self.objs["server"].values()]
             volumes = [self.volume_spec(v) for v in self.objs["volume"].values()]
+            images = list(self.objs["image"])
+        for iid in images:
+            try:
+                self.backend.delete_image(iid)
+            except Exception:  # noqa: BLE001 - a wipe goes on regardless
+                pass
         for spec in servers:
             try:
                 self.backend.delete_server(spec)

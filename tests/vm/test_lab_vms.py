@@ -131,7 +131,8 @@ def server1(client, sshkey, key, qlab):
     resp = client.servers.create(name="vm1", server_type=ServerType(name="cx23"),
                                  image=Image(name="debian-12"), ssh_keys=[sshkey],
                                  location=Location(name="fsn1"))
-    finish(resp.action, client)
+    for action in [resp.action, *resp.next_actions]:  # start_server runs after the create
+        finish(action, client)
     server = client.servers.get_by_id(resp.server.id)
     guest = Guest(server.public_net.ipv4.ip, key)
     guest.wait(console=Path(backend_info(qlab, server.id)["console_log"]))
