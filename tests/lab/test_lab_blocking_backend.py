@@ -47,6 +47,7 @@ def test_actions_wait_for_the_backend_and_carry_its_data(tmp_path):
         assert a.status == "running" and a.progress <= 99  # nominal time is long over
         r.action.wait_until_finished()
         assert time.monotonic() - t0 >= 3
+        r.next_actions[0].wait_until_finished()  # start_server runs after the create
         assert c.servers.get_by_id(r.server.id).status == "running"
         (create,) = [x for x in calls(tmp_path) if x["call"] == "create_server"]
         assert create == {"call": "create_server", "id": r.server.id, "name": "vm1",
@@ -69,7 +70,8 @@ def test_backend_error_ends_the_action_in_error(tmp_path):
         assert c.servers.get_by_id(r.server.id).status == "off"
         ok = c.servers.create(name="fine", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
-        ok.action.wait_until_finished()
+        for a in [ok.action, *ok.next_actions]:
+            a.wait_until_finished()
         with pytest.raises(ActionFailedException):
             ok.server.reboot().wait_until_finished()
         s = c.servers.get_by_id(ok.server.id)
@@ -82,7 +84,8 @@ def test_rescue_flag_reaches_the_backend(tmp_path):
         key = c.ssh_keys.create(name="ci", public_key=KEY)
         r = c.servers.create(name="r", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
         s = r.server
         s.enable_rescue(ssh_keys=[key.id]).action.wait_until_finished()
         s.reset().wait_until_finished()
@@ -101,7 +104,8 @@ def test_restart_ends_interrupted_actions_and_resumes(tmp_path):
         c = lab.client()
         r = c.servers.create(name="keep", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
     assert calls(tmp_path)[-1] == {"call": "close"}
     with fake_lab(tmp_path, "delay=30") as lab:
         c = lab.client()
@@ -166,7 +170,8 @@ def test_a_deleted_servers_address_waits_for_the_teardown(tmp_path):
         c = lab.client()
         r = c.servers.create(name="old", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
         a = r.server.delete()
         # the VM behind 127.0.0.2 is still being torn down: the next server gets .3
         r2 = c.servers.create(name="new", server_type=ServerType(name="cx23"),

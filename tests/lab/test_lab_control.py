@@ -167,7 +167,8 @@ def test_restart_keeps_the_world(tmp_path):
         c.ssh_keys.create(name="k", public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0ND k")
         r = c.servers.create(name="keep", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"), labels={"a": "b"})
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:  # start_server runs after the create
+            a.wait_until_finished()
         lab1.configure(durations={"stop_server": 150.0})  # 1.5 s: still running at restart
         pending = r.server.power_off()
         net = c.networks.create(name="net", ip_range="10.0.0.0/16")

@@ -244,7 +244,8 @@ def test_placement_group_crud(lab):
     assert st == 400 and body["error"]["details"]["fields"][0]["name"] == "type"
     r = c.servers.create(name="member", server_type=ServerType(name="cx23"),
                          image=Image(name="debian-12"), placement_group=pg)
-    r.action.wait_until_finished()
+    for a in [r.action, *r.next_actions]:
+        a.wait_until_finished()
     assert api_error(c.placement_groups.delete, pg).code == "resource_in_use"
     c.placement_groups.update(pg, name="pg2")
     r.server.delete().wait_until_finished()

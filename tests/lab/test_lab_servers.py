@@ -34,6 +34,7 @@ def api_error(fn, *args, **kw) -> APIException:
 
 def test_create_returns_action_next_actions_and_password(lab):
     c = lab.client()
+    lab.configure(durations={"start_server": 50.0})  # 0.5 s: long enough to see "starting"
     r = create(c, wait=False)
     assert r.action.command == "create_server" and r.action.status == "running"
     assert [a.command for a in r.next_actions] == ["start_server"]

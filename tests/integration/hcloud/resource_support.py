@@ -70,7 +70,8 @@ def make_servers(lab, names, labels=None, location="fsn1", wait=True):
         created.append(resp)
     if wait:
         for resp in created:
-            resp.action.wait_until_finished(max_retries=600)
+            for action in [resp.action, *resp.next_actions]:  # start_server follows the create
+                action.wait_until_finished(max_retries=600)
     return [client.servers.get_by_id(resp.server.id) for resp in created]
 
 

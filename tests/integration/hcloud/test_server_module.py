@@ -44,7 +44,8 @@ def make_server(lab, **kw):
     client = lab.client()
     resp = client.servers.create(name=kw.get("name", "web1"), server_type=ServerType(name="cx23"),
                                  image=Image(name="debian-12"), labels=kw.get("labels", {}))
-    resp.action.wait_until_finished(max_retries=2400)
+    for action in [resp.action, *resp.next_actions]:  # start_server follows the create
+        action.wait_until_finished(max_retries=2400)
     return resp.server
 
 
