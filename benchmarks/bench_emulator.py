@@ -75,7 +75,7 @@ def call(host, port, method, path, body=None):
 def populate(host, port, n: int) -> None:
     def one(i):
         call(host, port, "POST", "/v1/servers",
-             {"name": f"bench-{i:04d}", "server_type": "cx22", "image": "debian-12",
+             {"name": f"bench-{i:04d}", "server_type": "cx23", "image": "debian-12",
               "labels": {"bench": "yes", "shard": str(i % 7)}})
     with ThreadPoolExecutor(8) as ex:
         list(ex.map(one, range(n)))

@@ -60,7 +60,7 @@ OUT = HERE / "out"
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Hetzner Cloud modules vs hetzner.hcloud"
 
-SERVER = {"server_type": "cx22", "image": "debian-12", "location": "fsn1"}
+SERVER = {"server_type": "cx23", "image": "debian-12", "location": "fsn1"}
 FLEET = "bench"
 CREATE_NOMINAL = 45.0  # seconds: a realistic create_server (30-60 s on the real API)
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from . import catalog
 from .backends.base import ServerTypeSpec
 from .errors import APIError, invalid, not_found, protected, uniqueness
-from .world import KIND_LABEL, PROTECTABLE, World, iso, ssh_fingerprint
+from .world import KIND_LABEL, PROTECTABLE, World, default_ptr, iso, ssh_fingerprint
 
 
 @dataclass
@@ -196,12 +196,98 @@ list_server_types, get_server_type = _catalog_handlers("server_types", "server_t
 list_locations, get_location = _catalog_handlers("locations", "location", catalog.LOCATIONS)
 list_datacenters, get_datacenter = _catalog_handlers("datacenters", "datacenter",
                                                      catalog.DATACENTERS)
-list_images, get_image = _catalog_handlers(
-    "images", "image", catalog.IMAGES,
-    {"architecture": _image_filter_arch,
-     "type": lambda o, v: o["type"] in v,
-     "status": lambda o, v: o["status"] in v,
-     "bound_to": lambda o, v: str(o["bound_to"]) in v})
+def image_json(w: World, img: dict) -> dict:
+    """A system image (catalog) or a snapshot/backup (world) as the API shows it."""
+    if img["id"] in catalog.IMAGE_BY_ID:
+        return img
+    return {k: v for k, v in img.items() if not k.startswith("_")}
+
+
+def _images(w: World) -> list:
+    return catalog.IMAGES + list(w.objs["image"].values())
+
+
+def list_images(w, req):
+    items = filtered(w, req, _images(w), {
+        "architecture": _image_filter_arch,
+        "type": lambda o, v: o["type"] in v,
+        "status": lambda o, v: o["status"] in v,
+        "bound_to": lambda o, v: str(o["bound_to"]) in v})
+    if req.q("include_deprecated", "false") != "true":
+        items = [o for o in items if not o.get("deprecated")]
+    return paginate(w, req, "images", items, lambda o: image_json(w, o))
+
+
+def _get_any_image(w: World, ref) -> dict:
+    ident = _int(ref, "id")
+    img = catalog.IMAGE_BY_ID.get(ident) or w.objs["image"].get(ident)
+    if img is None:
+        raise not_found("image", ident)
+    return img
+
+
+def get_image(w, req):
+    return ok({"image": image_json(w, _get_any_image(w, req.params["id"]))})
+
+
+def _user_image(w: World, ref) -> dict:
+    img = _get_any_image(w, ref)
+    if img["id"] in catalog.IMAGE_BY_ID:
+        raise APIError(403, "forbidden", f"image {img['id']} is a system image and cannot "
+                                         "be changed")
+    return img
+
+
+def update_image(w, req):
+    img = _user_image(w, req.params["id"])
+    body = _body(req)
+    if "description" in body:
+        if not isinstance(body["description"], str):
+            raise invalid({"description": "must be a string"})
+        img["description"] = body["description"]
+    if "type" in body:
+        if body["type"] != "snapshot":
+            raise invalid({"type": "can only be changed to 'snapshot' (from a backup)"})
+        img["type"], img["bound_to"] = "snapshot", None
+    if "labels" in body:
+        img["labels"] = w.check_labels(body["labels"])
+    w.touch("image", img["id"])
+    return ok({"image": image_json(w, img)})
+
+
+def delete_image(w, req):
+    img = _user_image(w, req.params["id"])
+    _check_protection(w, "image", img)
+    w.check_lock("image", img["id"])
+    w.remove("image", img["id"])
+    w.new_action("delete_image", [("image", img["id"])],
+                 backend_call=(w.backend.delete_image, (img["id"],)))
+    return Response(204)
+
+
+def change_protection_image(w, req):
+    _user_image(w, req.params["id"])
+    return _change_protection("image")(w, req)
+
+
+# ---------------------------------------------------------------------------------------
+# ISOs (read-only catalog; attach_iso / detach_iso are server actions)
+def list_isos(w, req):
+    items = filtered(w, req, catalog.ISOS)
+    archs = req.qs("architecture")
+    if archs:
+        wildcard = req.q("include_architecture_wildcard", "false") == "true"
+        items = [o for o in items if o["architecture"] in archs
+                 or (wildcard and o["architecture"] is None)]
+    return paginate(w, req, "isos", items, lambda o: o)
+
+
+def get_iso(w, req):
+    ident = _int(req.params["id"], "id")
+    iso_ = catalog.ISO_BY_ID.get(ident)
+    if iso_ is None:
+        raise not_found("iso", ident)
+    return ok({"iso": iso_})
 
 
 # ---------------------------------------------------------------------------------------
@@ -534,16 +620,48 @@ def unassign_primary_ip(w, req):
     return ok({"action": _act(w, a)}, 201)
 
 
+def _ptr_ip_of(p: dict, ip: str) -> bool:
+    """Is ``ip`` the IPv4 of primary/floating IP ``p``, or inside its IPv6 network?"""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        raise invalid({"ip": f"{ip!r} is not an IP address"})
+    if p["type"] == "ipv4":
+        return addr == ipaddress.ip_address(p["ip"])
+    return addr.version == 6 and addr in ipaddress.ip_network(p["ip"])
+
+
+def _check_ptr(ptr) -> None:
+    if ptr is None:
+        return
+    if not isinstance(ptr, str) or not ptr or len(ptr) > 255 or not re.fullmatch(
+            r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?",
+            ptr):
+        raise invalid({"dns_ptr": f"{ptr!r} is not a valid hostname"})
+
+
+def _set_dns_ptr(p: dict, ip: str, ptr) -> None:
+    """Set (or with ``None`` reset) the reverse entry of ``ip`` on a primary or floating IP.
+    A reset IPv4 gets its default entry back; a reset IPv6 address has none."""
+    _check_ptr(ptr)
+    p["dns_ptr"] = [e for e in p["dns_ptr"] if e["ip"] != ip]
+    if ptr is None and p["type"] == "ipv4":
+        ptr = default_ptr(ip)
+    if ptr:
+        p["dns_ptr"].append({"ip": ip, "dns_ptr": ptr})
+
+
 def change_dns_ptr_primary_ip(w, req):
     p = w.get("primary_ip", req.params["id"])
     body = _body(req)
     ip = body.get("ip")
     if not isinstance(ip, str):
         raise invalid({"ip": "is required"})
-    ptr = body.get("dns_ptr")
-    p["dns_ptr"] = [e for e in p["dns_ptr"] if e["ip"] != ip]
-    if ptr:
-        p["dns_ptr"].append({"ip": ip, "dns_ptr": ptr})
+    if not _ptr_ip_of(p, ip):
+        raise invalid({"ip": f"{ip} is not an address of primary IP {p['id']}"})
+    if "dns_ptr" not in body:
+        raise invalid({"dns_ptr": "is required (a hostname, or null to reset)"})
+    _set_dns_ptr(p, ip, body.get("dns_ptr"))
     w.touch("primary_ip", p["id"])
     a = w.new_action("change_dns_ptr", [("primary_ip", p["id"])])
     return ok({"action": _act(w, a)}, 201)
@@ -571,27 +689,33 @@ def server_json(w: World, s: dict) -> dict:
     p6 = w.objs["primary_ip"].get(s.get("ipv6_id"))
     ipv4 = None
     if p4:
-        rev = ".".join(reversed(p4["ip"].split(".")))
         ptr = next((e["dns_ptr"] for e in p4["dns_ptr"] if e["ip"] == p4["ip"]),
-                   f"static.{rev}.clients.your-server.de")
+                   default_ptr(p4["ip"]))
         ipv4 = {"id": p4["id"], "ip": p4["ip"], "blocked": False, "dns_ptr": ptr}
     ipv6 = {"id": p6["id"], "ip": p6["ip"], "blocked": False, "dns_ptr": p6["dns_ptr"]} if p6 else None
     pg = w.objs["placement_group"].get(s.get("placement_group"))
     return {
         "id": s["id"], "name": s["name"], "status": s["status"], "created": s["created"],
-        "public_net": {"ipv4": ipv4, "ipv6": ipv6, "floating_ips": [],
+        "public_net": {"ipv4": ipv4, "ipv6": ipv6,
+                       "floating_ips": [f["id"] for f in w.objs["floating_ip"].values()
+                                        if f["server"] == s["id"]],
                        "firewalls": [{"id": f, "status": "applied"} for f in _firewalls_of(w, s)]},
         "private_net": s["private_net"],
         "server_type": st, "datacenter": dc, "location": dc["location"],
-        "image": catalog.IMAGE_BY_ID.get(s.get("image")), "iso": None,
+        "image": _server_image(w, s), "iso": catalog.ISO_BY_ID.get(s.get("_iso")),
         "rescue_enabled": s["rescue_enabled"], "locked": w.is_locked("server", s["id"]),
         "backup_window": s["backup_window"], "outgoing_traffic": 0, "ingoing_traffic": 0,
-        "included_traffic": st["included_traffic"], "protection": s["protection"],
+        "included_traffic": catalog.TRAFFIC_BY_NAME[st["name"]], "protection": s["protection"],
         "labels": s["labels"],
         "volumes": [v["id"] for v in w.objs["volume"].values() if v.get("server") == s["id"]],
         "load_balancers": [], "primary_disk_size": s["primary_disk_size"],
         "placement_group": placement_group_json(w, pg) if pg else None,
     }
+
+
+def _server_image(w: World, s: dict):
+    img = catalog.IMAGE_BY_ID.get(s.get("image")) or w.objs["image"].get(s.get("image"))
+    return image_json(w, img) if img else None
 
 
 def _sj(w, s):
@@ -615,9 +739,12 @@ def _resolve_image(w: World, ref, arch: str, field_name: str = "image") -> dict:
     if ref is None:
         raise invalid({field_name: "is required"})
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        img = catalog.IMAGE_BY_ID.get(int(ref))
+        img = catalog.IMAGE_BY_ID.get(int(ref)) or w.objs["image"].get(int(ref))
         if img is None:
             raise invalid({field_name: f"image {ref} not found"})
+        if img["status"] != "available":
+            raise APIError(412, "image_not_available",
+                           f"image {ref} is {img['status']}; wait until it is available")
         if img["architecture"] != arch:
             raise invalid({field_name: f"image {ref} is for {img['architecture']}, the server "
                                        f"type needs {arch}"})
@@ -640,6 +767,27 @@ def _resolve_server_type(ref, field_name="server_type") -> dict:
     return st
 
 
+def _check_orderable(w: World, st: dict, location: str) -> None:
+    """Refuse a server type that is not offered in ``location`` or no longer available
+    there (deprecated past its ``unavailable_after``), as the API does: 400 invalid_input.
+    ``--allow-retired-types`` (config ``allow_retired_types``) lets tests create servers of
+    retired types, as fleets that bought them before the cut-off have."""
+    entry = catalog.type_location(st, location)
+    if entry is not None and w.config.allow_retired_types:
+        return
+    if entry is None:
+        raise APIError(400, "invalid_input", "unsupported location for server type",
+                       {"fields": [{"name": "server_type", "messages": [
+                           f"server type {st['name']} is not offered in {location}"]}]})
+    if not entry["available"]:
+        dep = entry["deprecation"] or {}
+        why = (f"server type {st['name']} is deprecated in {location} and was available "
+               f"until {dep['unavailable_after']}" if dep else
+               f"server type {st['name']} is currently not available in {location}")
+        raise APIError(400, "invalid_input", f"unsupported location for server type: {why}",
+                       {"fields": [{"name": "server_type", "messages": [why]}]})
+
+
 def _boot_patch(s: dict, rescue: bool) -> dict:
     p = {"status": "running", "_booted": "rescue" if rescue else "disk"}
     if rescue:
@@ -654,9 +802,7 @@ def create_server(w, req):
     img = _resolve_image(w, body.get("image"), st["architecture"])
     dcname = _dc_of(w, body, default="fsn1-dc14")
     dc = catalog.DATACENTER_BY_NAME[dcname]
-    if st["id"] not in dc["server_types"]["available"]:
-        raise invalid({"server_type": f"server type {st['name']} is not available in "
-                                      f"{dc['location']['name']}"})
+    _check_orderable(w, st, dc["location"]["name"])
     labels = w.check_labels(body.get("labels"))
     keys = [w.find("ssh_key", k, "ssh_keys") for k in (body.get("ssh_keys") or [])]
     user_data = body.get("user_data")
@@ -724,14 +870,18 @@ def create_server(w, req):
         f["applied_to"].append({"type": "server", "server": {"id": sid}})
         w.touch("firewall", f["id"])
     spec = dataclasses.replace(w.server_spec(s), power_on=start)
-    final = _boot_patch(s, False) if start else {"status": "off"}
+    # As in the API, start_server is a next action: it begins when create_server has
+    # finished (the server is "starting" meanwhile) and takes its own time.
     action = w.new_action("create_server", [("server", sid)], locks=[("server", sid)],
-                          on_success=[["server", sid, final]],
+                          on_success=[["server", sid, {"status": "starting" if start
+                                                       else "off"}]],
                           on_error=[["server", sid, {"status": "off"}]],
                           backend_call=(w.backend.create_server, (spec,)))
     nxt = []
     if start:
-        nxt.append(w.new_action("start_server", [("server", sid)], duration=0.0,
+        nxt.append(w.new_action("start_server", [("server", sid)], locks=[("server", sid)],
+                                on_success=[["server", sid, _boot_patch(s, False)]],
+                                on_error=[["server", sid, {"status": "off"}]],
                                 after=action))
     for n in nets:
         nxt.append(w.new_action("attach_to_network", [("server", sid), ("network", n["id"])],
@@ -769,6 +919,15 @@ def delete_server(w, req):
         if v.get("server") == sid:
             v["server"] = None
             w.touch("volume", v["id"])
+    for f in w.objs["floating_ip"].values():
+        if f["server"] == sid:
+            f["server"] = None
+            w.touch("floating_ip", f["id"])
+    for img in list(w.objs["image"].values()):
+        if img["type"] == "backup" and img["bound_to"] == sid:  # backups go with the server
+            w.remove("image", img["id"])
+            w.new_action("delete_image", [("image", img["id"])],
+                         backend_call=(w.backend.delete_image, (img["id"],)))
     for f in w.objs["firewall"].values():
         before = len(f["applied_to"])
         f["applied_to"] = [t for t in f["applied_to"]
@@ -788,6 +947,7 @@ def _server_action(fn: Callable):
     def handler(w, req):
         s = w.get("server", req.params["id"])
         w.check_lock("server", s["id"])
+        w.request_base = req.base
         result = fn(w, s, _body(req))
         w.touch("server", s["id"])
         if isinstance(result, dict) and "action" in result:
@@ -861,7 +1021,8 @@ def rebuild(w, s, body):
                      on_success=[["server", s["id"], {"status": "running", "image": img["id"],
                                                       "_booted": "disk"}]],
                      on_error=[["server", s["id"], {"status": "off" if before == "off" else before}]],
-                     backend_call=(w.backend.rebuild, (spec, img["name"])))
+                     backend_call=(w.backend.rebuild,
+                                   (spec, img["name"] or f"snapshot:{img['id']}")))
     return {"action": _act(w, a),
             "root_password": None if s["_ssh_keys"] else secrets.token_urlsafe(15)}
 
@@ -900,6 +1061,7 @@ def change_type(w, s, body):
     if st["architecture"] != cur["architecture"]:
         raise invalid({"server_type": f"cannot change architecture {cur['architecture']} -> "
                                       f"{st['architecture']}"})
+    _check_orderable(w, st, catalog.DATACENTER_BY_NAME[s["datacenter"]]["location"]["name"])
     if s["status"] != "off":
         raise APIError(409, "server_not_stopped", f"server {s['id']} must be off to change its type")
     if st["disk"] < s["primary_disk_size"]:
@@ -928,7 +1090,8 @@ def disable_backup(w, s, body):
     return w.new_action("disable_backup", [("server", s["id"])], locks=[("server", s["id"])])
 
 
-def _alloc_private(w: World, s: dict, n: dict, ip: Optional[str], alias_ips: list) -> dict:
+def _alloc_private(w: World, s: dict, n: dict, ip: Optional[str], alias_ips: list,
+                   ip_range: Optional[str] = None) -> dict:
     used = {pn["ip"] for o in w.objs["server"].values() for pn in o["private_net"]
             if pn["network"] == n["id"]}
     used |= {a for o in w.objs["server"].values() for pn in o["private_net"]
@@ -938,6 +1101,15 @@ def _alloc_private(w: World, s: dict, n: dict, ip: Optional[str], alias_ips: lis
     if not subnets:
         raise APIError(422, "no_subnet_available_in_network_zone",
                        f"network {n['id']} has no cloud subnet; add one first")
+    if ip_range is not None:
+        try:
+            want = ipaddress.ip_network(ip_range)
+        except (ValueError, TypeError):
+            raise invalid({"ip_range": f"{ip_range!r} is not an IP network in CIDR notation"})
+        if want not in subnets:
+            raise invalid({"ip_range": f"{ip_range} is not a subnet of network {n['id']}; "
+                                       "subnets: " + ", ".join(map(str, subnets))})
+        subnets = [want]
     gateway = str(ipaddress.ip_network(n["ip_range"]).network_address + 1)
     if ip is not None:
         try:
@@ -971,10 +1143,150 @@ def attach_to_network(w, s, body):
     if any(pn["network"] == n["id"] for pn in s["private_net"]):
         raise APIError(409, "server_already_attached",
                        f"server {s['id']} is already attached to network {n['id']}")
-    alias = body.get("alias_ips") or []
-    s["private_net"].append(_alloc_private(w, s, n, body.get("ip"), alias))
+    alias = _alias_ips(w, s, n, body.get("alias_ips") or [])
+    s["private_net"].append(_alloc_private(w, s, n, body.get("ip"), alias, body.get("ip_range")))
     return w.new_action("attach_to_network", [("server", s["id"]), ("network", n["id"])],
                         locks=[("server", s["id"])])
+
+
+def _alias_ips(w: World, s: dict, n: dict, alias) -> list:
+    """Validate alias IPs for server ``s`` in network ``n``: addresses of a subnet, not the
+    gateway, not used by another server (nor as its main IP)."""
+    if not isinstance(alias, list) or not all(isinstance(a, str) for a in alias):
+        raise invalid({"alias_ips": "must be a list of IP addresses"})
+    subnets = [ipaddress.ip_network(sn["ip_range"]) for sn in n["subnets"]]
+    gateway = str(ipaddress.ip_network(n["ip_range"]).network_address + 1)
+    taken = {x for o in w.objs["server"].values() if o["id"] != s["id"]
+             for pn in o["private_net"] if pn["network"] == n["id"]
+             for x in [pn["ip"], *pn["alias_ips"]]}
+    own = next((pn["ip"] for pn in s["private_net"] if pn["network"] == n["id"]), None)
+    for a in alias:
+        try:
+            addr = ipaddress.ip_address(a)
+        except ValueError:
+            raise invalid({"alias_ips": f"{a!r} is not an IP address"})
+        if not any(addr in sn for sn in subnets) or a == gateway:
+            raise invalid({"alias_ips": f"{a} is not a usable address of network {n['id']}"})
+        if a in taken or a == own:
+            raise APIError(409, "ip_not_available", f"IP {a} is already used in network {n['id']}")
+    if len(set(alias)) != len(alias):
+        raise invalid({"alias_ips": "contains duplicates"})
+    return list(alias)
+
+
+@_server_action
+def change_alias_ips(w, s, body):
+    n = w.find("network", body.get("network"), "network")
+    pn = next((x for x in s["private_net"] if x["network"] == n["id"]), None)
+    if pn is None:
+        raise APIError(409, "server_not_attached_to_network",
+                       f"server {s['id']} is not attached to network {n['id']}")
+    if "alias_ips" not in body:
+        raise invalid({"alias_ips": "is required"})
+    pn["alias_ips"] = _alias_ips(w, s, n, body["alias_ips"])
+    return w.new_action("change_alias_ips", [("server", s["id"]), ("network", n["id"])],
+                        locks=[("server", s["id"])])
+
+
+@_server_action
+def change_dns_ptr_server(w, s, body):
+    """Reverse DNS of the server's primary IPv4 or of an address in its IPv6 network;
+    stored on the primary IP, as the API keeps it there."""
+    ip = body.get("ip")
+    if not isinstance(ip, str):
+        raise invalid({"ip": "is required"})
+    if "dns_ptr" not in body:
+        raise invalid({"dns_ptr": "is required (a hostname, or null to reset)"})
+    for t in ("ipv4_id", "ipv6_id"):
+        p = w.objs["primary_ip"].get(s.get(t))
+        if p is not None and _ptr_ip_of(p, ip):
+            _set_dns_ptr(p, ip, body["dns_ptr"])
+            w.touch("primary_ip", p["id"])
+            return w.new_action("change_dns_ptr", [("server", s["id"])])
+    fip = next((f for f in w.objs["floating_ip"].values()
+                if f["server"] == s["id"] and _ptr_ip_of(f, ip)), None)
+    if fip is not None:
+        _set_dns_ptr(fip, ip, body["dns_ptr"])
+        w.touch("floating_ip", fip["id"])
+        return w.new_action("change_dns_ptr", [("server", s["id"])])
+    raise invalid({"ip": f"{ip} is not an address of server {s['id']}"})
+
+
+@_server_action
+def create_image(w, s, body):
+    """Snapshot (or backup) of the server's disk: an image ``creating`` until the action
+    has finished; the server is locked meanwhile.  A blocking backend copies the disk."""
+    itype = body.get("type") or "snapshot"
+    if itype not in ("snapshot", "backup"):
+        raise invalid({"type": "must be 'snapshot' or 'backup'"})
+    if itype == "backup" and not s["backup_window"]:
+        raise invalid({"type": f"server {s['id']} has no backups enabled; enable them "
+                               "first (enable_backup)"})
+    desc = body.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise invalid({"description": "must be a string"})
+    labels = w.check_labels(body.get("labels"))
+    st = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]
+    src = catalog.IMAGE_BY_ID.get(s.get("image")) or w.objs["image"].get(s.get("image")) or {}
+    iid = w.new_id("image")
+    now = time.time()
+    img = w.put("image", {
+        "id": iid, "type": itype, "status": "creating", "name": None,
+        "description": desc if desc is not None else f"{s['name']}-{iso(now)}",
+        "image_size": None, "disk_size": s["primary_disk_size"], "created": iso(now),
+        "created_from": {"id": s["id"], "name": s["name"]},
+        "bound_to": s["id"] if itype == "backup" else None,
+        "os_flavor": src.get("os_flavor", "unknown"), "os_version": src.get("os_version"),
+        "rapid_deploy": False, "protection": {"delete": False}, "deprecated": None,
+        "deprecation": None, "deleted": None, "labels": labels,
+        "architecture": st["architecture"]})
+    size = round(min(s["primary_disk_size"], 2.0 + s["primary_disk_size"] * 0.02), 2)
+    a = w.new_action("create_image", [("server", s["id"]), ("image", iid)],
+                     locks=[("server", s["id"]), ("image", iid)],
+                     on_success=[["image", iid, {"status": "available", "image_size": size}]],
+                     on_error=[["image", iid, None]],
+                     backend_call=(w.backend.create_image, (w.server_spec(s), iid)))
+    return {"image": image_json(w, img), "action": _act(w, a)}
+
+
+@_server_action
+def attach_iso(w, s, body):
+    ref = body.get("iso")
+    iso_ = None
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        iso_ = catalog.ISO_BY_ID.get(int(ref))
+    elif isinstance(ref, str):
+        iso_ = next((i for i in catalog.ISOS if i["name"] == ref), None)
+    if iso_ is None:
+        raise invalid({"iso": f"ISO {ref!r} not found"})
+    arch = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]["architecture"]
+    if iso_["architecture"] not in (None, arch):
+        raise invalid({"iso": f"ISO {iso_['name']} is for {iso_['architecture']}, the server "
+                              f"is {arch}"})
+    s["_iso"] = iso_["id"]
+    return w.new_action("attach_iso", [("server", s["id"])], locks=[("server", s["id"])])
+
+
+@_server_action
+def detach_iso(w, s, body):
+    s["_iso"] = None  # detaching when none is attached succeeds as well
+    return w.new_action("detach_iso", [("server", s["id"])], locks=[("server", s["id"])])
+
+
+@_server_action
+def reset_password(w, s, body):
+    a = w.new_action("reset_password", [("server", s["id"])], locks=[("server", s["id"])])
+    return {"action": _act(w, a), "root_password": secrets.token_urlsafe(15)}
+
+
+@_server_action
+def request_console(w, s, body):
+    """A VNC-over-websocket console: the URL is data only (loopback, nothing serves it)."""
+    a = w.new_action("request_console", [("server", s["id"])])
+    token = secrets.token_urlsafe(24)
+    host = (getattr(w, "request_base", "") or "http://127.0.0.1").replace("http://", "ws://")
+    return {"action": _act(w, a), "password": secrets.token_urlsafe(12),
+            "wss_url": f"{host}/__lab/console?server_id={s['id']}&token={token}"}
 
 
 @_server_action
@@ -1249,6 +1561,12 @@ def _targets(w, items, field_name) -> list:
     return out
 
 
+def _target_text(t) -> str:
+    if t["type"] == "server":
+        return f"server {t['server']['id']}"
+    return f"label selector '{t['label_selector']['selector']}'"
+
+
 def _same_target(a, b) -> bool:
     if a["type"] != b["type"]:
         return False
@@ -1315,7 +1633,7 @@ def apply_to_resources(w, req):
     for t in targets:
         if any(_same_target(t, x) for x in f["applied_to"]):
             raise APIError(409, "firewall_already_applied",
-                           f"firewall {f['id']} is already applied to {t}")
+                           f"firewall {f['id']} is already applied to {_target_text(t)}")
     f["applied_to"].extend(targets)
     w.touch("firewall", f["id"])
     return ok({"actions": _fw_actions(w, f, "apply_firewall", targets)}, 201)
@@ -1327,7 +1645,7 @@ def remove_from_resources(w, req):
     for t in targets:
         if not any(_same_target(t, x) for x in f["applied_to"]):
             raise APIError(409, "firewall_already_removed",
-                           f"firewall {f['id']} is not applied to {t}")
+                           f"firewall {f['id']} is not applied to {_target_text(t)}")
     f["applied_to"] = [x for x in f["applied_to"] if not any(_same_target(t, x) for t in targets)]
     w.touch("firewall", f["id"])
     return ok({"actions": _fw_actions(w, f, "remove_firewall", targets)}, 201)
@@ -1418,7 +1736,11 @@ def create_network(w, req):
     for i, sub in enumerate(body.get("subnets") or []):
         n["subnets"].append(_check_subnet(n, sub, f"subnets[{i}]"))
     for i, r in enumerate(body.get("routes") or []):
-        n["routes"].append(_check_route(n, r, f"routes[{i}]"))
+        r = _check_route(n, r, f"routes[{i}]")
+        if any(x["destination"] == r["destination"] for x in n["routes"]):
+            raise invalid({f"routes[{i}].destination": f"{r['destination']} has a route "
+                                                       "already (one route per destination)"})
+        n["routes"].append(r)
     n["id"] = w.new_id("network")
     w.put("network", n)
     return ok({"network": network_json(w, n)}, 201)
@@ -1468,15 +1790,19 @@ def _delete_subnet(w, n, body):
 
 def _add_route(w, n, body):
     r = _check_route(n, body, "route")
-    if r in n["routes"]:
-        raise APIError(409, "route_already_exists", f"route {r} already exists")
+    same = next((x for x in n["routes"] if x["destination"] == r["destination"]), None)
+    if same is not None:
+        raise APIError(409, "route_already_exists",
+                       f"network {n['id']} already has a route to {r['destination']} "
+                       f"(via {same['gateway']}); delete it first")
     n["routes"].append(r)
 
 
 def _delete_route(w, n, body):
     r = _check_route(n, body, "route")
     if r not in n["routes"]:
-        raise invalid({"destination": f"network {n['id']} has no route {r}"})
+        raise invalid({"destination": f"network {n['id']} has no route to "
+                                      f"{r['destination']} via {r['gateway']}"})
     n["routes"].remove(r)
 
 
@@ -1495,6 +1821,218 @@ delete_route = _network_action("delete_route", _delete_route)
 change_ip_range = _network_action("change_ip_range", _change_ip_range)
 change_protection_network = _change_protection("network")
 change_protection_primary_ip = _change_protection("primary_ip")
+
+
+# ---------------------------------------------------------------------------------------
+# Floating IPs
+def floating_ip_json(w, f):
+    return {"id": f["id"], "name": f["name"], "description": f["description"], "ip": f["ip"],
+            "type": f["type"], "server": f["server"], "dns_ptr": f["dns_ptr"],
+            "home_location": catalog.LOCATION_BY_NAME[f["home_location"]],
+            "blocked": False, "protection": f["protection"], "labels": f["labels"],
+            "created": f["created"]}
+
+
+def list_floating_ips(w, req):
+    items = filtered(w, req, w.objs["floating_ip"].values())
+    return paginate(w, req, "floating_ips", items, lambda o: floating_ip_json(w, o))
+
+
+def get_floating_ip(w, req):
+    return ok({"floating_ip": floating_ip_json(w, w.get("floating_ip", req.params["id"]))})
+
+
+def _fip_assign(w, f, s) -> dict:
+    """Assign ``f`` to server ``s`` (moving it from another server): one action, the
+    backend is told to stop answering on the old server and to answer on the new one."""
+    old = w.objs["server"].get(f["server"]) if f["server"] is not None else None
+    old_spec = w.server_spec(old) if old else None
+    f["server"] = s["id"]
+    w.touch("floating_ip", f["id"])
+    spec = w.server_spec(s)
+
+    def call():
+        if old_spec is not None:
+            w.backend.unassign_floating_ip(old_spec, f["ip"])
+        w.backend.assign_floating_ip(spec, f["ip"])
+    return w.new_action("assign_floating_ip", [("floating_ip", f["id"]), ("server", s["id"])],
+                        locks=[("floating_ip", f["id"])], backend_call=(call, ()))
+
+
+def create_floating_ip(w, req):
+    body = _body(req)
+    ftype = body.get("type")
+    if ftype not in ("ipv4", "ipv6"):
+        raise invalid({"type": "must be 'ipv4' or 'ipv6'"})
+    labels = w.check_labels(body.get("labels"))
+    desc = body.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise invalid({"description": "must be a string"})
+    server = w.get("server", body["server"]) if body.get("server") is not None else None
+    loc = body.get("home_location")
+    if loc is not None:
+        loc = catalog.DATACENTER_BY_NAME[_dc_of(w, {"location": loc})]["location"]["name"]
+    elif server is not None:
+        loc = catalog.DATACENTER_BY_NAME[server["datacenter"]]["location"]["name"]
+    else:
+        raise invalid({"home_location": "give home_location or server"})
+    name = body.get("name")
+    if name is not None:
+        name = w.check_name(name)
+        if w.name_taken("floating_ip", name):
+            raise uniqueness("name", f"floating IP name {name!r} is already used")
+    fid = w.new_id("floating_ip")
+    ip = w.alloc_ipv4() if ftype == "ipv4" else w.alloc_ipv6(floating=True)
+    f = w.put("floating_ip", {
+        "id": fid, "name": name or f"floating_ip-{fid}", "description": desc, "ip": ip,
+        "type": ftype, "server": None, "home_location": loc,
+        "dns_ptr": [{"ip": ip, "dns_ptr": default_ptr(ip)}] if ftype == "ipv4" else [],
+        "protection": {"delete": False}, "labels": labels, "created": iso(time.time())})
+    action = _act(w, _fip_assign(w, f, server)) if server is not None else None
+    return ok({"floating_ip": floating_ip_json(w, f), "action": action}, 201)
+
+
+def _floating_ip_extra(w, f, body):
+    if "description" in body:
+        if body["description"] is not None and not isinstance(body["description"], str):
+            raise invalid({"description": "must be a string"})
+        f["description"] = body["description"]
+
+
+update_floating_ip = _update("floating_ip", "floating_ip", floating_ip_json, _floating_ip_extra)
+
+
+def delete_floating_ip(w, req):
+    f = w.get("floating_ip", req.params["id"])
+    _check_protection(w, "floating_ip", f)
+    w.check_lock("floating_ip", f["id"])
+    s = w.objs["server"].get(f["server"]) if f["server"] is not None else None
+    w.remove("floating_ip", f["id"])
+    if s is not None:  # an assigned floating IP is unassigned by the delete
+        w.new_action("unassign_floating_ip", [("floating_ip", f["id"]), ("server", s["id"])],
+                     backend_call=(w.backend.unassign_floating_ip, (w.server_spec(s), f["ip"])))
+    return Response(204)
+
+
+def _fip_action(fn):
+    def handler(w, req):
+        f = w.get("floating_ip", req.params["id"])
+        w.check_lock("floating_ip", f["id"])
+        a = fn(w, f, _body(req))
+        w.touch("floating_ip", f["id"])
+        return ok({"action": _act(w, a)}, 201)
+    return handler
+
+
+@_fip_action
+def assign_floating_ip(w, f, body):
+    s = w.get("server", body.get("server"))
+    if f["server"] == s["id"]:
+        raise APIError(409, "floating_ip_assigned",
+                       f"floating IP {f['id']} is already assigned to server {s['id']}")
+    return _fip_assign(w, f, s)
+
+
+@_fip_action
+def unassign_floating_ip(w, f, body):
+    s = w.objs["server"].get(f["server"]) if f["server"] is not None else None
+    f["server"] = None
+    res = [("floating_ip", f["id"])] + ([("server", s["id"])] if s else [])
+    call = (w.backend.unassign_floating_ip, (w.server_spec(s), f["ip"])) if s else None
+    return w.new_action("unassign_floating_ip", res, locks=[("floating_ip", f["id"])],
+                        backend_call=call)
+
+
+@_fip_action
+def change_dns_ptr_floating_ip(w, f, body):
+    ip = body.get("ip")
+    if not isinstance(ip, str):
+        raise invalid({"ip": "is required"})
+    if not _ptr_ip_of(f, ip):
+        raise invalid({"ip": f"{ip} is not an address of floating IP {f['id']}"})
+    if "dns_ptr" not in body:
+        raise invalid({"dns_ptr": "is required (a hostname, or null to reset)"})
+    _set_dns_ptr(f, ip, body["dns_ptr"])
+    return w.new_action("change_dns_ptr", [("floating_ip", f["id"])])
+
+
+change_protection_floating_ip = _change_protection("floating_ip")
+
+
+# ---------------------------------------------------------------------------------------
+# Metrics: GET /servers/{id}/metrics with the API's series names and shapes.  The values
+# are modelled (a deterministic load curve per server, zero while it is not running).
+METRIC_SERIES = {
+    "cpu": ("cpu",),
+    "disk": ("disk.0.iops.read", "disk.0.iops.write", "disk.0.bandwidth.read",
+             "disk.0.bandwidth.write"),
+    "network": ("network.0.pps.in", "network.0.pps.out", "network.0.bandwidth.in",
+                "network.0.bandwidth.out"),
+}
+_METRIC_SCALE = {"cpu": 100.0, "iops": 400.0, "bandwidth": 4.0e6, "pps": 900.0}
+MAX_METRIC_POINTS = 5000
+
+
+def _when(value, field_name: str) -> float:
+    from datetime import datetime
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid({field_name: f"{value!r} is not an ISO-8601 timestamp"})
+    if dt.tzinfo is None:
+        raise invalid({field_name: f"{value!r} needs a time zone (e.g. +00:00 or Z)"})
+    return dt.timestamp()
+
+
+def _metric_value(sid: int, series: str, ts: float, cores: int) -> float:
+    import math
+    import zlib
+    kind = "cpu" if series == "cpu" else series.split(".")[2]
+    phase = (zlib.crc32(f"{sid}:{series}".encode()) % 1000) / 1000.0
+    wave = 0.5 + 0.35 * math.sin(2 * math.pi * (ts / 3600.0 + phase))
+    noise = (zlib.crc32(f"{sid}:{series}:{int(ts)}".encode()) % 1000) / 1000.0 * 0.15
+    value = _METRIC_SCALE[kind] * min(1.0, wave * 0.4 + noise)
+    return value * cores if kind == "cpu" else value
+
+
+def get_server_metrics(w, req):
+    s = w.get("server", req.params["id"])
+    types = [t for v in req.qs("type") for t in v.split(",") if t]
+    if not types:
+        raise invalid({"type": "is required: cpu, disk and/or network"})
+    bad = [t for t in types if t not in METRIC_SERIES]
+    if bad:
+        raise invalid({"type": f"unknown metric type {bad[0]!r}; use cpu, disk or network"})
+    if req.q("start") is None or req.q("end") is None:
+        raise invalid({"start": "start and end are required"})
+    start, end = _when(req.q("start"), "start"), _when(req.q("end"), "end")
+    if end <= start:
+        raise invalid({"end": "must be after start"})
+    step = req.q("step")
+    try:
+        step = float(step) if step is not None else max(1.0, float(int((end - start) / 200)))
+    except ValueError:
+        raise invalid({"step": f"{step!r} is not a number of seconds"})
+    if step <= 0:
+        raise invalid({"step": "must be positive"})
+    if (end - start) / step > MAX_METRIC_POINTS:
+        raise invalid({"step": f"too many points; at most {MAX_METRIC_POINTS} per series"})
+    cores = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]["cores"]
+    created = _when(s["created"], "created")
+    running = s["status"] == "running"
+    stamps = []
+    t = start
+    while t <= end:
+        stamps.append(t)
+        t += step
+    series = {}
+    for mtype in dict.fromkeys(types):
+        for name in METRIC_SERIES[mtype]:
+            series[name] = {"values": [
+                [ts, f"{_metric_value(s['id'], name, ts, cores):.4f}"
+                 if running and ts >= created else "0"] for ts in stamps]}
+    return ok({"metrics": {"start": iso(start), "end": iso(end), "step": step,
+                           "time_series": series}})
 
 
 # ---------------------------------------------------------------------------------------
@@ -1532,6 +2070,12 @@ ROUTES = (
                            "add_to_placement_group": add_to_placement_group,
                            "remove_from_placement_group": remove_from_placement_group,
                            "change_protection": change_protection_server,
+                           "change_alias_ips": change_alias_ips,
+                           "change_dns_ptr": change_dns_ptr_server,
+                           "reset_password": reset_password,
+                           "request_console": request_console,
+                           "create_image": create_image, "attach_iso": attach_iso,
+                           "detach_iso": detach_iso,
                            "enable_backup": enable_backup, "disable_backup": disable_backup})
     + _resource_routes("ssh_keys", "ssh_key", list_ssh_keys, get_ssh_key, create_ssh_key,
                        update_ssh_key, delete_ssh_key)
@@ -1560,5 +2104,13 @@ ROUTES = (
     + _resource_routes("server_types", "server_type", list_server_types, get_server_type)
     + _resource_routes("locations", "location", list_locations, get_location)
     + _resource_routes("datacenters", "datacenter", list_datacenters, get_datacenter)
-    + _resource_routes("images", "image", list_images, get_image)
+    + _resource_routes("images", "image", list_images, get_image, None, update_image,
+                       delete_image, {"change_protection": change_protection_image})
+    + _resource_routes("isos", "iso", list_isos, get_iso)
+    + _resource_routes("floating_ips", "floating_ip", list_floating_ips, get_floating_ip,
+                       create_floating_ip, update_floating_ip, delete_floating_ip, {
+                           "assign": assign_floating_ip, "unassign": unassign_floating_ip,
+                           "change_dns_ptr": change_dns_ptr_floating_ip,
+                           "change_protection": change_protection_floating_ip})
+    + [("GET", "/servers/{id}/metrics", get_server_metrics)]
 )

@@ -61,6 +61,9 @@ def register_serve(sub) -> None:
     p.add_argument("--fault-action", action="append", metavar="COMMAND[=P]",
                    help="make actions COMMAND (or '*') end in error with probability P (1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fault decisions")
+    p.add_argument("--allow-retired-types", action="store_true",
+                   help="create servers of deprecated types past their unavailable_after "
+                        "(tests of fleets that still run them)")
     p.add_argument("--ipv4-base", default="127.0.0.2",
                    help="first public IPv4 handed out (inside 127.0.0.0/8)")
     p.set_defaults(func=cmd_serve)
@@ -86,7 +89,8 @@ def cmd_serve(args) -> int:
                     rate_limit=args.rate_limit, rate_refill=args.rate_refill,
                     fault_rate=args.fault_rate, fault_kinds=kinds,
                     fault_timeout=args.fault_timeout,
-                    fault_actions=_parse_fault_actions(args.fault_action), seed=args.seed)
+                    fault_actions=_parse_fault_actions(args.fault_action), seed=args.seed,
+                    allow_retired_types=args.allow_retired_types)
     try:
         backend = get_backend(args.backend, state, **dict(args.backend_opt))
     except ValueError as exc:

@@ -47,24 +47,32 @@ DURATIONS = {
     "add_subnet": 1.0, "delete_subnet": 1.0, "add_route": 1.0, "delete_route": 1.0,
     "change_ip_range": 1.0, "assign_primary_ip": 1.0, "unassign_primary_ip": 1.0,
     "change_dns_ptr": 1.0, "create_primary_ip": 1.0,
+    "assign_floating_ip": 1.0, "unassign_floating_ip": 1.0,
+    "create_image": 10.0, "change_alias_ips": 1.0, "reset_password": 2.0,
+    "request_console": 0.5, "attach_iso": 1.0, "detach_iso": 1.0,
 }
 
 ID_BASE = {
     "server": 1_000_000, "ssh_key": 2_000_000, "firewall": 3_000_000, "network": 4_000_000,
     "volume": 5_000_000, "placement_group": 6_000_000, "primary_ip": 7_000_000,
-    "action": 10_000_000,
+    "floating_ip": 8_000_000, "action": 10_000_000, "image": 400_000_000,
 }
 KIND_LABEL = {
     "server": "server", "ssh_key": "SSH key", "firewall": "firewall", "network": "network",
     "volume": "volume", "placement_group": "placement group", "primary_ip": "primary IP",
-    "action": "action",
+    "floating_ip": "floating IP", "image": "image", "action": "action",
 }
-PROTECTABLE = {"server", "volume", "network", "primary_ip"}
+PROTECTABLE = {"server", "volume", "network", "primary_ip", "floating_ip", "image"}
 HOSTNAME_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).replace(microsecond=0).isoformat()
+
+
+def default_ptr(ip: str) -> str:
+    """The reverse entry Hetzner gives a new IPv4 address."""
+    return "static." + ".".join(reversed(ip.split("."))) + ".clients.your-server.de"
 
 
 def _is_hostname(name: str) -> bool:
@@ -101,6 +109,7 @@ class LabConfig:
     fault_actions: dict = field(default_factory=dict)  # command -> probability of error
     seed: int = 0
     durations: dict = field(default_factory=dict)      # command -> nominal seconds
+    allow_retired_types: bool = False  # create servers of deprecated, unavailable types
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -249,6 +258,12 @@ class World:
         with self.lock:
             servers = [self.server_spec(s) for s in self.objs["server"].values()]
             volumes = [self.volume_spec(v) for v in self.objs["volume"].values()]
+            images = list(self.objs["image"])
+        for iid in images:
+            try:
+                self.backend.delete_image(iid)
+            except Exception:  # noqa: BLE001 - a wipe goes on regardless
+                pass
         for spec in servers:
             try:
                 self.backend.delete_server(spec)
@@ -477,6 +492,8 @@ class World:
         st = catalog.SERVER_TYPE_BY_NAME[s["server_type"]]
         dc = catalog.DATACENTER_BY_NAME[s["datacenter"]]
         img = catalog.IMAGE_BY_ID.get(s["image"]) if s.get("image") else None
+        if img is None and s.get("image") in self.objs["image"]:
+            img = {"name": f"snapshot:{s['image']}"}  # a backend restores its disk copy
         p4 = self.objs["primary_ip"].get(s.get("ipv4_id"))
         p6 = self.objs["primary_ip"].get(s.get("ipv6_id"))
         return ServerSpec(
@@ -489,7 +506,9 @@ class World:
             datacenter=dc["name"], ssh_keys=tuple(s.get("_ssh_keys", [])),
             user_data=s.get("_user_data"), labels=dict(s["labels"]),
             rescue_ssh_keys=tuple(s.get("_rescue_keys", [])),
-            rescue_enabled=s["rescue_enabled"], status=s["status"])
+            rescue_enabled=s["rescue_enabled"], status=s["status"],
+            floating_ips=tuple(f["ip"] for f in self.objs["floating_ip"].values()
+                               if f["server"] == s["id"] and f["type"] == "ipv4"))
 
     def volume_spec(self, v: dict) -> VolumeSpec:
         return VolumeSpec(id=v["id"], name=v["name"], size_gb=v["size"], location=v["location"],
@@ -498,7 +517,8 @@ class World:
 
     # -- address allocation ----------------------------------------------------------------
     def alloc_ipv4(self) -> str:
-        used = {int(ipaddress.IPv4Address(p["ip"])) for p in self.objs["primary_ip"].values()
+        used = {int(ipaddress.IPv4Address(p["ip"]))
+                for kind in ("primary_ip", "floating_ip") for p in self.objs[kind].values()
                 if p["type"] == "ipv4"}
         # a deleted server's address stays taken until its delete action has finished
         # (a VM backend may still be tearing down the VM bound to it)
@@ -514,11 +534,13 @@ class World:
             raise APIError(412, "resource_unavailable", "the lab's loopback IPv4 pool is exhausted")
         return str(ipaddress.IPv4Address(n))
 
-    def alloc_ipv6(self) -> str:
-        used = {p["ip"] for p in self.objs["primary_ip"].values() if p["type"] == "ipv6"}
+    def alloc_ipv6(self, floating: bool = False) -> str:
+        kind = "floating_ip" if floating else "primary_ip"
+        used = {p["ip"] for p in self.objs[kind].values() if p["type"] == "ipv6"}
         n = len(used) + 1
+        base = 0x8000 if floating else 0  # floating /64s: 2001:db8:8000::/33
         while True:
-            net = f"2001:db8:{(n >> 16) & 0xFFFF:x}:{n & 0xFFFF:x}::/64"
+            net = f"2001:db8:{base | ((n >> 16) & 0x7FFF):x}:{n & 0xFFFF:x}::/64"
             if net not in used:
                 return net
             n += 1
@@ -530,7 +552,8 @@ class World:
         ip = self.alloc_ipv4() if ptype == "ipv4" else self.alloc_ipv6()
         return self.put("primary_ip", {
             "id": pid, "name": name or f"primary_ip-{pid}", "ip": ip, "type": ptype,
-            "dns_ptr": [], "datacenter": datacenter, "blocked": False,
+            "dns_ptr": [{"ip": ip, "dns_ptr": default_ptr(ip)}] if ptype == "ipv4" else [],
+            "datacenter": datacenter, "blocked": False,
             "protection": {"delete": False}, "labels": labels or {}, "created": iso(time.time()),
             "assignee_id": assignee, "assignee_type": "server", "auto_delete": auto_delete,
         })

@@ -58,7 +58,7 @@ DEFAULT_TIME_SCALE = 0.01
 DEFAULT_CONFIG = {
     "time_scale": DEFAULT_TIME_SCALE, "latency": 0.0, "rate_limit": 3600, "rate_refill": 1.0,
     "fault_rate": 0.0, "fault_kinds": [500, 502, 503, 504, "timeout"], "fault_timeout": 5.0,
-    "fault_actions": {}, "seed": 0, "durations": {},
+    "fault_actions": {}, "seed": 0, "durations": {}, "allow_retired_types": False,
 }
 
 __all__ = ["LabProcess", "start_lab", "lab_server", "lab", "DEFAULT_TOKEN"]

@@ -89,7 +89,7 @@ class BackendError(Exception):
 class ServerTypeSpec:
     """The hardware of a server, copied from the emulator's server type catalog."""
 
-    name: str            # "cx22", "cax11", ...
+    name: str            # "cx23", "cax11", ...
     cores: int
     memory_gb: float     # as the API reports it (e.g. 4.0)
     disk_gb: int         # local disk size in GB
@@ -120,6 +120,7 @@ class ServerSpec:
     rescue_enabled: bool = False
     status: str = "off"            # API status at the time of the call
     power_on: bool = True          # create_server only: start_after_create
+    floating_ips: tuple[str, ...] = ()  # loopback IPv4s of floating IPs assigned to it
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,25 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def resize_volume(self, volume: VolumeSpec, new_size_gb: int) -> None:
         """Grow the volume to ``new_size_gb`` (never shrinks; the API enforces it)."""
+
+    # -- images, floating IPs, metrics (optional: the defaults do nothing) --------------
+    def create_image(self, spec: ServerSpec, image_id: int) -> None:
+        """Keep a copy of the server's disk as snapshot/backup ``image_id``.  A later
+        ``create_server`` or ``rebuild`` with image ``"snapshot:<image_id>"`` restores it."""
+
+    def delete_image(self, image_id: int) -> None:
+        """Forget the disk copy of ``image_id``."""
+
+    def assign_floating_ip(self, spec: ServerSpec, ip: str) -> None:
+        """Make the server reachable at floating IPv4 ``ip`` too (like ``spec.ipv4``)."""
+
+    def unassign_floating_ip(self, spec: ServerSpec, ip: str) -> None:
+        """Stop answering at floating IPv4 ``ip`` for this server."""
+
+    def metrics(self, spec: ServerSpec) -> Optional[dict[str, float]]:
+        """Current counters of a running server, if cheap to read (``cpu_seconds``,
+        ``disk_read_bytes``, ...); None lets the emulator model the series."""
+        return None
 
     # -- introspection -----------------------------------------------------------------
     def server_info(self, spec: ServerSpec) -> dict[str, Any]:

@@ -9,6 +9,7 @@ Layout below ``<state_dir>/qemu/``::
     servers/<id>/hostkeys/        the server's SSH host keys (made on the host, injected)
     servers/<id>/rescue-initrd.img  the rescue initramfs of the last rescue boot
     volumes/<id>.qcow2            volumes
+    snapshots/<id>.qcow2          snapshots and backups (create_image: a copy of the disk)
 
 Booting: with ``rescue=True`` the cached rescue image (kernel + initramfs, with the rescue
 keys prepended as a small cpio) boots from RAM.  Otherwise, if the disk still holds the
@@ -206,6 +207,8 @@ class QemuBackend(Backend):
             except VMError as exc:
                 raise BackendError(f"server {spec.name}: {exc}")
             s.vm, s.booted, s.spec, s.expect_exit = vm, booted, spec, False
+            for fip in spec.floating_ips:
+                self._forward(s, fip, add=True)
         if rescue:
             s.rescue_armed = False
             self._emit(s.id, "rescue_used")
@@ -291,7 +294,10 @@ class QemuBackend(Backend):
         kill_stale(self.state_dir)
 
     # ------------------------------------------------------------------ servers
-    def _write_disk(self, s: _Server, spec: ServerSpec, size_gb: int) -> None:
+    def _write_disk(self, s: _Server, spec: ServerSpec, size_gb: int,
+                    image: Optional[str] = None) -> None:
+        if self._restore_snapshot(s, image or spec.image, size_gb):
+            return
         img = self._image("disk")
         try:
             write_server_disk(img, s.disk, size_gb * GB, spec.ssh_keys, spec.name,
@@ -380,7 +386,7 @@ class QemuBackend(Backend):
                     ["qemu-img", "info", "--output=json", "-U", str(s.disk)],
                     capture_output=True, text=True).stdout)
                 size_gb = max(size_gb, int(info["virtual-size"]) // GB)
-            self._write_disk(s, spec, size_gb)
+            self._write_disk(s, spec, size_gb, image)
             self._boot(s, spec, rescue=False)
 
     def enable_rescue(self, spec: ServerSpec, ssh_keys: list[str]) -> None:
@@ -494,6 +500,84 @@ class QemuBackend(Backend):
                             str(size)], capture_output=True, text=True)
         if p.returncode != 0:
             raise BackendError(f"resizing volume {volume.name} failed: {p.stderr.strip()}")
+
+    # ------------------------------------------------------- snapshots, floating IPs
+    def _snapshot_path(self, image_id: int) -> Path:
+        return self.root / "snapshots" / f"{image_id}.qcow2"
+
+    def create_image(self, spec: ServerSpec, image_id: int) -> None:
+        """A real copy of the disk.  A running VM is paused for the copy (``stop`` drains
+        and flushes its block devices), so the snapshot is what the guest had written."""
+        s = self._srv(spec.id)
+        dst = self._snapshot_path(image_id)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_suffix(".part")
+        with s.lock:
+            if not s.disk.exists():
+                raise BackendError(f"server {spec.name} has no disk to snapshot")
+            vm = s.vm if s.vm is not None and s.vm.alive() else None
+            paused = False
+            try:
+                if vm is not None and vm.qmp is not None:
+                    vm.qmp.execute("stop")
+                    paused = True
+                p = subprocess.run(["qemu-img", "convert", "-U", "-q", "-f", "qcow2", "-O",
+                                    "qcow2", str(s.disk), str(tmp)],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    raise BackendError(f"snapshot of {spec.name} failed: {p.stderr.strip()}")
+                os.replace(tmp, dst)
+            finally:
+                tmp.unlink(missing_ok=True)
+                if paused:
+                    with contextlib.suppress(QMPError):
+                        vm.qmp.execute("cont")
+
+    def delete_image(self, image_id: int) -> None:
+        self._snapshot_path(image_id).unlink(missing_ok=True)
+
+    def _restore_snapshot(self, s: _Server, image: Optional[str], size_gb: int) -> bool:
+        """Write the server's disk from ``snapshot:<id>`` (a copy, grown to ``size_gb``);
+        False if ``image`` is not a snapshot."""
+        if not image or not image.startswith("snapshot:"):
+            return False
+        src = self._snapshot_path(int(image.split(":", 1)[1]))
+        if not src.exists():
+            raise BackendError(f"snapshot {image} has no disk copy in {src.parent}")
+        s.workdir.mkdir(parents=True, exist_ok=True)
+        tmp = s.disk.with_suffix(".part")
+        for cmd in (["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "qcow2", str(src),
+                     str(tmp)],
+                    ["qemu-img", "resize", "-q", "-f", "qcow2", str(tmp), str(size_gb * GB)]):
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0 and "shrink" not in p.stderr:
+                tmp.unlink(missing_ok=True)
+                raise BackendError(f"restoring {image} failed: {p.stderr.strip()}")
+        os.replace(tmp, s.disk)
+        return True
+
+    def _forward(self, s: _Server, ip: str, add: bool) -> None:
+        """Forward (or stop forwarding) the VM's SSH ports on floating IPv4 ``ip``, as the
+        primary IPv4 is forwarded (qemu user networking: hostfwd_add/hostfwd_remove)."""
+        vm = s.vm
+        if vm is None or not vm.alive() or vm.qmp is None:
+            return  # applied at the next boot (spec.floating_ips)
+        for port in (22, 2222):
+            cmd = (f"hostfwd_add net0 tcp:{ip}:{port}-:{port}" if add
+                   else f"hostfwd_remove net0 tcp:{ip}:{port}")
+            out = vm.qmp.execute("human-monitor-command", **{"command-line": cmd})
+            if add and out and "could not" in str(out).lower():
+                raise BackendError(f"forwarding {ip}:{port} to server {s.id} failed: {out}")
+
+    def assign_floating_ip(self, spec: ServerSpec, ip: str) -> None:
+        s = self._srv(spec.id)
+        with s.lock:
+            self._forward(s, ip, add=True)
+
+    def unassign_floating_ip(self, spec: ServerSpec, ip: str) -> None:
+        s = self._srv(spec.id)
+        with s.lock:
+            self._forward(s, ip, add=False)
 
     # ------------------------------------------------------------------ introspection
     def server_info(self, spec: ServerSpec) -> dict[str, Any]:

@@ -174,8 +174,8 @@ EXAMPLES = r"""
     fleet: web
     prune: true
     servers:
-      - {name: web1, server_type: cx22, image: debian-12, location: fsn1, ssh_keys: [admin], state: rescue}
-      - {name: web2, server_type: cx22, image: debian-12, location: nbg1, ssh_keys: [admin], state: rescue}
+      - {name: web1, server_type: cx23, image: debian-12, location: fsn1, ssh_keys: [admin], state: rescue}
+      - {name: web2, server_type: cx23, image: debian-12, location: nbg1, ssh_keys: [admin], state: rescue}
       - {name: web3, server_type: cax11, image: debian-12, location: hel1, ssh_keys: [admin], state: rescue}
 """
 
@@ -192,7 +192,7 @@ servers:
   sample:
     web1: {"id": 42, "name": "web1", "status": "running", "ipv4": "127.0.0.12",
            "ipv6": "2001:db8:0:12::1", "ipv6_network": "2001:db8:0:12::/64",
-           "labels": {"fleet": "web"}, "rescue_enabled": true, "server_type": "cx22",
+           "labels": {"fleet": "web"}, "rescue_enabled": true, "server_type": "cx23",
            "architecture": "x86", "location": "fsn1", "image": "debian-12"}
 summary:
   description: The names of the servers by what the plan did to them.
@@ -253,6 +253,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_base import HcloudModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import HcloudError
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_deprecation import (
+    create_problem,
+    deprecation_warning,
+)
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_plan import Plan
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_ops import (
     Catalogs,
@@ -305,6 +309,7 @@ class HcloudFleet(HcloudModule):
         self._catalogs = None
         self.refs = {}
         self.observed = []
+        self.raw_types = {}
         self.fleet_plan = None
 
     @property
@@ -319,6 +324,7 @@ class HcloudFleet(HcloudModule):
     def observe(self):
         raw = self.list_all("/servers", "servers", {"label_selector": "fleet=%s" % self.fleet})
         self.observed = [observe_server(s) for s in raw]
+        self.raw_types = dict((s["name"], s.get("server_type")) for s in raw)
         self.refs["firewalls"] = self.catalogs.ids("firewalls", _refs_in(self.desired, "firewalls"))
         self.refs["networks"] = self.catalogs.ids("networks", _refs_in(self.desired, "networks"))
         return self.observed
@@ -355,9 +361,38 @@ class HcloudFleet(HcloudModule):
                 catalog = self.catalogs.get(kind)
                 checks.extend((catalog, n, None) for n in names)
         check_catalog(checks)
+        self._check_deprecations(creates, type_changes, unknown["server_types"])
         self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"))
         pgs = _refs_in(creates, "placement_group")
         self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs)
+
+    def _check_deprecations(self, creates, type_changes, fetched):
+        """No create or change_type to a type the API no longer sells in the location (one
+        error for all, before anything is written); a warning per server on a deprecated
+        type.  Type objects come from the observed servers or the fetched catalog."""
+        types = {}
+        for st in self.raw_types.values():
+            if st:
+                types[str(st.get("name"))] = types[str(st.get("id"))] = st
+        if fetched:
+            catalog = self.catalogs.get("server_types")
+            for n in fetched:
+                types[str(n)] = catalog.get(n)
+        where = dict((s["name"], s.get("location")) for s in self.observed)
+        problems = []
+        for d in creates + type_changes:
+            loc = d.get("location") if d in creates else where.get(d["name"])
+            problems.append(create_problem(types.get(str(d["server_type"])), loc, d["name"]))
+        problems = [p for p in problems if p]
+        if problems:
+            raise HcloudError("; ".join(problems), code="server_type_unavailable",
+                              details={"problems": problems})
+        changing = set(d["name"] for d in type_changes)
+        for name, st in sorted(self.raw_types.items()):
+            if name not in changing:
+                warning = deprecation_warning(st, where.get(name), name)
+                if warning:
+                    self.module.warn(warning)
 
     def plan(self, observed):
         fplan = plan_fleet(observed, self.desired, self.fleet, prune=self.params["prune"],

@@ -54,7 +54,7 @@ options:
     version_added: 0.1.0
   server_type:
     description:
-      - The server type, for example V(cx22) or V(cax11). Needed to create a server.
+      - The server type, for example V(cx23) or V(cax11). Needed to create a server.
       - On an existing server a different type is applied with C(change_type); a running
         server is powered off for that and powered on again afterwards.
       - An unknown type fails before anything is created, listing the valid types.
@@ -157,7 +157,7 @@ EXAMPLES = r"""
 - name: A server, started
   nixos_hetzner.vps.hcloud_server:
     name: web1
-    server_type: cx22
+    server_type: cx23
     image: debian-12
     location: fsn1
     ssh_keys: [admin]
@@ -208,7 +208,7 @@ hcloud_server:
       description: The server type's name.
       type: str
       returned: always
-      sample: cx22
+      sample: cx23
     architecture:
       description: The CPU architecture (x86 or arm).
       type: str
@@ -299,6 +299,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_base import HcloudModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import HcloudError
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_deprecation import (
+    create_problem,
+    deprecation_warning,
+)
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_ops import (
     Catalogs,
     Job,
@@ -323,6 +327,7 @@ class HcloudServer(HcloudModule):
         super().__init__(module)
         self.desired = desired_server(module.params)
         self._catalogs = None
+        self.raw_type = None
         self.refs = {}
 
     @property
@@ -338,6 +343,7 @@ class HcloudServer(HcloudModule):
 
     def observe(self):
         raw = self.find_by_name("/servers", "servers", self.desired["name"])
+        self.raw_type = (raw or {}).get("server_type")
         observed = observe_server(raw)
         if self.desired["state"] != "absent":
             self.refs["firewalls"] = self.catalogs.ids("firewalls", self.desired.get("firewalls"))
@@ -363,12 +369,34 @@ class HcloudServer(HcloudModule):
             if self.desired.get("ssh_keys"):
                 self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", self.desired["ssh_keys"])
         check_catalog(checks)
+        self._check_deprecation(plan, observed)
         if observed is not None and self.desired.get("ssh_keys") and \
                 self.desired["state"] in ("present", "started", "stopped"):
             self.module.warn("ssh_keys are only used when a server is created, rebuilt or rescued; "
                              "they were not compared with or applied to the existing server %s"
                              % observed["name"])
         return plan
+
+    def _check_deprecation(self, plan, observed):
+        """Refuse a create or change_type to a type the API no longer sells in the location;
+        warn about an existing server (or a create) on a deprecated type."""
+        name = self.desired["name"]
+        if plan.op == "create" or "change_type" in plan.steps:
+            st = self.catalogs.get("server_types").get(self.desired["server_type"])
+            where = self.desired.get("location") if observed is None else observed.get("location")
+            problem = create_problem(st, where, name)
+            if problem:
+                raise HcloudError(problem, code="server_type_unavailable",
+                                  details={"server_type": self.desired["server_type"],
+                                           "location": where})
+            if plan.op == "create":
+                warning = deprecation_warning(st, where, name)
+                if warning:
+                    self.module.warn(warning)
+        if observed is not None and plan.op != "delete" and "change_type" not in plan.steps:
+            warning = deprecation_warning(self.raw_type, observed.get("location"), name)
+            if warning:
+                self.module.warn(warning)
 
     def apply(self, plan, observed):
         ops = ServerOps(self.client, self.waiter, self.catalogs, max_parallel=1)

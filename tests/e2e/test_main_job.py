@@ -89,8 +89,8 @@ def test_first_run_did_the_work(main_job):
 def test_servers_reached_the_installed_stage(main_job):
     servers = main_job["servers"]
     assert sorted(servers) == sorted(HOSTS)
-    assert servers["lab-web1"].server_type.name == "cx22"
-    assert servers["lab-db1"].server_type.name == "cpx21"
+    assert servers["lab-web1"].server_type.name == "cx23"
+    assert servers["lab-db1"].server_type.name == "cpx22"
     for s in servers.values():
         assert s.labels["nixos-hetzner/stage"] == "installed"
         assert s.labels["fleet"] == "nixos-hetzner-lab"

@@ -47,6 +47,7 @@ def test_actions_wait_for_the_backend_and_carry_its_data(tmp_path):
         assert a.status == "running" and a.progress <= 99  # nominal time is long over
         r.action.wait_until_finished()
         assert time.monotonic() - t0 >= 3
+        r.next_actions[0].wait_until_finished()  # start_server runs after the create
         assert c.servers.get_by_id(r.server.id).status == "running"
         (create,) = [x for x in calls(tmp_path) if x["call"] == "create_server"]
         assert create == {"call": "create_server", "id": r.server.id, "name": "vm1",
@@ -60,16 +61,17 @@ def test_actions_wait_for_the_backend_and_carry_its_data(tmp_path):
 def test_backend_error_ends_the_action_in_error(tmp_path):
     with fake_lab(tmp_path, "delay=0.1", "fail=reboot") as lab:
         c = lab.client()
-        r = c.servers.create(name="fail-me", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="fail-me", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         with pytest.raises(ActionFailedException) as exc:
             r.action.wait_until_finished()
         assert exc.value.action.error == {"code": "action_failed",
                                           "message": "fake backend: create_server failed for fail-me"}
         assert c.servers.get_by_id(r.server.id).status == "off"
-        ok = c.servers.create(name="fine", server_type=ServerType(name="cx22"),
+        ok = c.servers.create(name="fine", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
-        ok.action.wait_until_finished()
+        for a in [ok.action, *ok.next_actions]:
+            a.wait_until_finished()
         with pytest.raises(ActionFailedException):
             ok.server.reboot().wait_until_finished()
         s = c.servers.get_by_id(ok.server.id)
@@ -80,9 +82,10 @@ def test_rescue_flag_reaches_the_backend(tmp_path):
     with fake_lab(tmp_path, "delay=0.05") as lab:
         c = lab.client()
         key = c.ssh_keys.create(name="ci", public_key=KEY)
-        r = c.servers.create(name="r", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="r", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
         s = r.server
         s.enable_rescue(ssh_keys=[key.id]).action.wait_until_finished()
         s.reset().wait_until_finished()
@@ -99,9 +102,10 @@ def test_rescue_flag_reaches_the_backend(tmp_path):
 def test_restart_ends_interrupted_actions_and_resumes(tmp_path):
     with fake_lab(tmp_path, "delay=0.05") as lab:
         c = lab.client()
-        r = c.servers.create(name="keep", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="keep", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
     assert calls(tmp_path)[-1] == {"call": "close"}
     with fake_lab(tmp_path, "delay=30") as lab:
         c = lab.client()
@@ -124,7 +128,7 @@ def test_next_actions_follow_their_parent(tmp_path):
         from hcloud.locations import Location
         vol = c.volumes.create(size=10, name="data", location=Location(name="fsn1"))
         vol.action.wait_until_finished()
-        r = c.servers.create(name="withvol", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="withvol", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"), volumes=[vol.volume])
         assert [a.command for a in r.next_actions] == ["start_server", "attach_volume"]
         for a in [r.action] + r.next_actions:
@@ -135,7 +139,7 @@ def test_next_actions_follow_their_parent(tmp_path):
         assert rows[2]["t"] >= rows[1]["t"] + 0.39
         assert c.volumes.get_by_id(vol.volume.id).server.id == r.server.id
         # a failed create fails its next actions too
-        bad = c.servers.create(name="fail-x", server_type=ServerType(name="cx22"),
+        bad = c.servers.create(name="fail-x", server_type=ServerType(name="cx23"),
                                image=Image(name="debian-12"))
         with pytest.raises(ActionFailedException) as exc:
             bad.next_actions[0].wait_until_finished()
@@ -147,7 +151,7 @@ def test_backend_events_reach_the_api(tmp_path):
     with start_lab(state_dir=tmp_path, backend="fake_backend:NotifyingBackend", env=env,
                    extra_args=["--time-scale", "0.0001", "--backend-opt", "delay=0.05"]) as lab:
         c = lab.client()
-        r = c.servers.create(name="selfstop", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="selfstop", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"), user_data="selfstop")
         r.action.wait_until_finished()
         deadline = time.time() + 10
@@ -164,15 +168,16 @@ def test_backend_events_reach_the_api(tmp_path):
 def test_a_deleted_servers_address_waits_for_the_teardown(tmp_path):
     with fake_lab(tmp_path, "delay=1.5") as lab:
         c = lab.client()
-        r = c.servers.create(name="old", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="old", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:
+            a.wait_until_finished()
         a = r.server.delete()
         # the VM behind 127.0.0.2 is still being torn down: the next server gets .3
-        r2 = c.servers.create(name="new", server_type=ServerType(name="cx22"),
+        r2 = c.servers.create(name="new", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
         assert r2.server.public_net.ipv4.ip == "127.0.0.3"
         a.wait_until_finished()
-        r3 = c.servers.create(name="newer", server_type=ServerType(name="cx22"),
+        r3 = c.servers.create(name="newer", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
         assert r3.server.public_net.ipv4.ip == "127.0.0.2"

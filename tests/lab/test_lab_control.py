@@ -81,7 +81,7 @@ def test_action_faults_are_seeded_too(lab):
     outcome1 = []
     c = lab.client()
     for i in range(8):
-        r = c.servers.create(name=f"f{i}", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name=f"f{i}", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         outcome1.append(r.action.id)
     time.sleep(0.5)
@@ -91,7 +91,7 @@ def test_action_faults_are_seeded_too(lab):
     assert set(failed) == {"off"}
     lab.reset(world=True)
     lab.configure(fault_actions={"create_server": 0.5}, seed=5)
-    ids = [c.servers.create(name=f"f{i}", server_type=ServerType(name="cx22"),
+    ids = [c.servers.create(name=f"f{i}", server_type=ServerType(name="cx23"),
                             image=Image(name="debian-12")).action.id for i in range(8)]
     time.sleep(0.5)
     assert [c.actions.get_by_id(a).status for a in ids] == st1
@@ -99,7 +99,7 @@ def test_action_faults_are_seeded_too(lab):
 
 def test_stats_count_by_method_and_template(lab):
     c = lab.client()
-    r = c.servers.create(name="s", server_type=ServerType(name="cx22"), image=Image(name="debian-12"))
+    r = c.servers.create(name="s", server_type=ServerType(name="cx23"), image=Image(name="debian-12"))
     r.action.wait_until_finished()
     c.servers.get_by_id(r.server.id)
     c.servers.get_by_id(r.server.id)
@@ -120,7 +120,7 @@ def test_stats_count_by_method_and_template(lab):
 
 def test_fifty_parallel_creates(lab):
     def one(i):
-        return lab.request("POST", "/servers", {"name": f"p{i:02d}", "server_type": "cx22",
+        return lab.request("POST", "/servers", {"name": f"p{i:02d}", "server_type": "cx23",
                                                 "image": "debian-12"})
     with ThreadPoolExecutor(50) as ex:
         results = list(ex.map(one, range(50)))
@@ -144,7 +144,7 @@ def test_fifty_parallel_creates(lab):
 
 def test_ipv4_pool_goes_past_254(lab):
     def one(i):
-        st, _, b = lab.request("POST", "/servers", {"name": f"m{i:03d}", "server_type": "cx22",
+        st, _, b = lab.request("POST", "/servers", {"name": f"m{i:03d}", "server_type": "cx23",
                                                     "image": "debian-12",
                                                     "public_net": {"enable_ipv6": False}})
         assert st == 201, b
@@ -165,9 +165,10 @@ def test_restart_keeps_the_world(tmp_path):
     with start_lab(state_dir=state) as lab1:
         c = lab1.client()
         c.ssh_keys.create(name="k", public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0ND k")
-        r = c.servers.create(name="keep", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="keep", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"), labels={"a": "b"})
-        r.action.wait_until_finished()
+        for a in [r.action, *r.next_actions]:  # start_server runs after the create
+            a.wait_until_finished()
         lab1.configure(durations={"stop_server": 150.0})  # 1.5 s: still running at restart
         pending = r.server.power_off()
         net = c.networks.create(name="net", ip_range="10.0.0.0/16")
@@ -183,7 +184,7 @@ def test_restart_keeps_the_world(tmp_path):
         a.wait_until_finished()
         assert c.servers.get_by_id(s.id).status == "off"
         # ids continue, nothing is reused
-        r2 = c.servers.create(name="new", server_type=ServerType(name="cx22"),
+        r2 = c.servers.create(name="new", server_type=ServerType(name="cx23"),
                               image=Image(name="debian-12"))
         assert r2.server.id > s.id and r2.server.public_net.ipv4.ip == "127.0.0.3"
         assert r2.action.id > pending.id
@@ -192,7 +193,7 @@ def test_restart_keeps_the_world(tmp_path):
 def test_ipv4_base_and_status_cli(tmp_path):
     with start_lab(state_dir=tmp_path, ipv4_base="127.0.7.2") as lab:
         c = lab.client()
-        r = c.servers.create(name="based", server_type=ServerType(name="cx22"),
+        r = c.servers.create(name="based", server_type=ServerType(name="cx23"),
                              image=Image(name="debian-12"))
         assert r.server.public_net.ipv4.ip == "127.0.7.2"
         r.action.wait_until_finished()
@@ -247,7 +248,7 @@ def test_hcloud_cli_works_against_the_lab(lab):
         return out.stdout
     cli("ssh-key", "create", "--name", "cli", "--public-key",
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0ND cli")
-    cli("server", "create", "--name", "from-cli", "--type", "cx22", "--image", "debian-12",
+    cli("server", "create", "--name", "from-cli", "--type", "cx23", "--image", "debian-12",
         "--ssh-key", "cli", "--location", "nbg1")
     listing = cli("server", "list")
     assert "from-cli" in listing and "running" in listing and "127.0.0.2" in listing

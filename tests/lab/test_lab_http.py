@@ -12,7 +12,7 @@ def _mk_servers(lab, n, prefix="s", labels=None):
     ids = []
     for i in range(n):
         st, _, body = lab.request("POST", "/servers", {
-            "name": f"{prefix}{i:03d}", "server_type": "cx22", "image": "debian-12",
+            "name": f"{prefix}{i:03d}", "server_type": "cx23", "image": "debian-12",
             "labels": (labels(i) if callable(labels) else labels) or {}})
         assert st == 201, body
         ids.append(body["server"]["id"])
@@ -50,7 +50,7 @@ def test_unknown_route_is_404_json(lab):
 def test_missing_resource_is_404_not_found(lab):
     for path in ("/servers/999", "/volumes/999", "/networks/999", "/firewalls/999",
                  "/ssh_keys/999", "/placement_groups/999", "/primary_ips/999",
-                 "/actions/999", "/server_types/1", "/images/1", "/locations/99"):
+                 "/actions/999", "/server_types/2", "/images/1", "/locations/99"):
         st, _, body = lab.request("GET", path)
         assert st == 404, path
         assert body["error"]["code"] == "not_found"

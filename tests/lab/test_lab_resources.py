@@ -18,10 +18,11 @@ def api_error(fn, *args, **kw) -> APIException:
 
 
 def server(c, name="srv", labels=None, location="fsn1"):
-    r = c.servers.create(name=name, server_type=ServerType(name="cx22"),
+    r = c.servers.create(name=name, server_type=ServerType(name="cx23"),
                          image=Image(name="debian-12"), labels=labels or {},
                          location=Location(name=location))
-    r.action.wait_until_finished()
+    for a in [r.action, *r.next_actions]:
+        a.wait_until_finished()
     return c.servers.get_by_id(r.server.id)
 
 
@@ -241,9 +242,10 @@ def test_placement_group_crud(lab):
     assert api_error(c.placement_groups.create, name="pg", type="spread").code == "uniqueness_error"
     st, _, body = lab.request("POST", "/placement_groups", {"name": "x", "type": "cluster"})
     assert st == 400 and body["error"]["details"]["fields"][0]["name"] == "type"
-    r = c.servers.create(name="member", server_type=ServerType(name="cx22"),
+    r = c.servers.create(name="member", server_type=ServerType(name="cx23"),
                          image=Image(name="debian-12"), placement_group=pg)
-    r.action.wait_until_finished()
+    for a in [r.action, *r.next_actions]:
+        a.wait_until_finished()
     assert api_error(c.placement_groups.delete, pg).code == "resource_in_use"
     c.placement_groups.update(pg, name="pg2")
     r.server.delete().wait_until_finished()
@@ -287,7 +289,7 @@ def test_server_create_with_existing_primary_ip(lab):
     c = lab.client()
     p = c.primary_ips.create(type="ipv4", name="mine", location=Location(name="fsn1")).primary_ip
     st, _, body = lab.request("POST", "/servers", {
-        "name": "withip", "server_type": "cx22", "image": "debian-12", "location": "fsn1",
+        "name": "withip", "server_type": "cx23", "image": "debian-12", "location": "fsn1",
         "public_net": {"enable_ipv4": True, "enable_ipv6": False, "ipv4": p.id}})
     assert st == 201, body
     assert body["server"]["public_net"]["ipv4"]["ip"] == p.ip

@@ -13,7 +13,7 @@ FLEET = {
 @pytest.fixture
 def fleet(lab):
     for name, labels in FLEET.items():
-        st, _, body = lab.request("POST", "/servers", {"name": name, "server_type": "cx22",
+        st, _, body = lab.request("POST", "/servers", {"name": name, "server_type": "cx23",
                                                        "image": "debian-12", "labels": labels})
         assert st == 201, body
     return lab.client()

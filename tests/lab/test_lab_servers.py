@@ -13,7 +13,7 @@ from hcloud.server_types import ServerType
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIENDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0ND ci"
 
 
-def create(c, name="srv", type_="cx22", image="debian-12", wait=True, **kw):
+def create(c, name="srv", type_="cx23", image="debian-12", wait=True, **kw):
     r = c.servers.create(name=name, server_type=ServerType(name=type_), image=Image(name=image), **kw)
     if wait:
         r.action.wait_until_finished()
@@ -34,15 +34,18 @@ def api_error(fn, *args, **kw) -> APIException:
 
 def test_create_returns_action_next_actions_and_password(lab):
     c = lab.client()
+    lab.configure(durations={"start_server": 50.0})  # 0.5 s: long enough to see "starting"
     r = create(c, wait=False)
     assert r.action.command == "create_server" and r.action.status == "running"
     assert [a.command for a in r.next_actions] == ["start_server"]
     assert r.root_password and len(r.root_password) >= 12
     assert r.server.status == "initializing"
     r.action.wait_until_finished()
+    assert fresh(c, r.server.id).status == "starting"  # start_server runs after the create
+    r.next_actions[0].wait_until_finished()
     s = fresh(c, r.server.id)
     assert s.status == "running" and s.image.name == "debian-12"
-    assert s.server_type.name == "cx22" and s.primary_disk_size == 40
+    assert s.server_type.name == "cx23" and s.primary_disk_size == 40
     assert s.location.name == "fsn1"
 
 
@@ -88,17 +91,17 @@ def test_public_ips_are_unique_loopback_and_doc_ipv6(lab):
 
 
 @pytest.mark.parametrize("body,field", [
-    ({"name": "bad_name!", "server_type": "cx22", "image": "debian-12"}, "name"),
-    ({"name": "x" * 64, "server_type": "cx22", "image": "debian-12"}, "name"),
-    ({"server_type": "cx22", "image": "debian-12"}, "name"),
+    ({"name": "bad_name!", "server_type": "cx23", "image": "debian-12"}, "name"),
+    ({"name": "x" * 64, "server_type": "cx23", "image": "debian-12"}, "name"),
+    ({"server_type": "cx23", "image": "debian-12"}, "name"),
     ({"name": "a", "server_type": "cx999", "image": "debian-12"}, "server_type"),
-    ({"name": "a", "server_type": "cx22", "image": "windows-95"}, "image"),
-    ({"name": "a", "server_type": "cx22", "image": 114690389}, "image"),  # arm image on x86
+    ({"name": "a", "server_type": "cx23", "image": "windows-95"}, "image"),
+    ({"name": "a", "server_type": "cx23", "image": 114690389}, "image"),  # arm image on x86
     ({"name": "a", "server_type": "cax11", "image": "debian-12", "location": "ash"}, "server_type"),
-    ({"name": "a", "server_type": "cx22", "image": "debian-12", "location": "mars"}, "location"),
-    ({"name": "a", "server_type": "cx22", "image": "debian-12", "ssh_keys": ["nope"]}, "ssh_keys"),
-    ({"name": "a", "server_type": "cx22", "image": "debian-12", "labels": {"b@d": "x"}}, "labels"),
-    ({"name": "a", "server_type": "cx22", "image": "debian-12", "start_after_create": "yes"},
+    ({"name": "a", "server_type": "cx23", "image": "debian-12", "location": "mars"}, "location"),
+    ({"name": "a", "server_type": "cx23", "image": "debian-12", "ssh_keys": ["nope"]}, "ssh_keys"),
+    ({"name": "a", "server_type": "cx23", "image": "debian-12", "labels": {"b@d": "x"}}, "labels"),
+    ({"name": "a", "server_type": "cx23", "image": "debian-12", "start_after_create": "yes"},
      "start_after_create"),
 ])
 def test_create_invalid_input_names_the_field(lab, body, field):
@@ -171,6 +174,7 @@ def test_locked_while_creating(lab):
     r = create(c, wait=False)
     assert api_error(r.server.reboot).code == "locked"
     r.action.wait_until_finished()
+    r.next_actions[0].wait_until_finished()
     r.server.reboot().wait_until_finished()
 
 
@@ -214,18 +218,18 @@ def test_rebuild(lab):
 
 def test_change_type_needs_off_and_respects_disk(lab):
     c = lab.client()
-    s = fresh(c, create(c, type_="cx32").server.id)
-    err = api_error(s.change_type, ServerType(name="cx42"), upgrade_disk=True)
+    s = fresh(c, create(c, type_="cx33").server.id)
+    err = api_error(s.change_type, ServerType(name="cx43"), upgrade_disk=True)
     assert err.code == "server_not_stopped"
     s.power_off().wait_until_finished()
-    err = api_error(s.change_type, ServerType(name="cx22"), upgrade_disk=False)
+    err = api_error(s.change_type, ServerType(name="cx23"), upgrade_disk=False)
     assert err.code == "invalid_input"  # 40 GB disk < 80 GB in use
     err = api_error(s.change_type, ServerType(name="cax21"), upgrade_disk=False)
     assert err.code == "invalid_input"  # no architecture change
-    s.change_type(ServerType(name="cx42"), upgrade_disk=False).wait_until_finished()
+    s.change_type(ServerType(name="cx43"), upgrade_disk=False).wait_until_finished()
     s = fresh(c, s.id)
-    assert s.server_type.name == "cx42" and s.primary_disk_size == 80 and s.status == "off"
-    s.change_type(ServerType(name="cx52"), upgrade_disk=True).wait_until_finished()
+    assert s.server_type.name == "cx43" and s.primary_disk_size == 80 and s.status == "off"
+    s.change_type(ServerType(name="cx53"), upgrade_disk=True).wait_until_finished()
     assert fresh(c, s.id).primary_disk_size == 320
 
 

@@ -128,10 +128,11 @@ def sshkey(client, key):
 
 @pytest.fixture(scope="module")
 def server1(client, sshkey, key, qlab):
-    resp = client.servers.create(name="vm1", server_type=ServerType(name="cx22"),
+    resp = client.servers.create(name="vm1", server_type=ServerType(name="cx23"),
                                  image=Image(name="debian-12"), ssh_keys=[sshkey],
                                  location=Location(name="fsn1"))
-    finish(resp.action, client)
+    for action in [resp.action, *resp.next_actions]:  # start_server runs after the create
+        finish(action, client)
     server = client.servers.get_by_id(resp.server.id)
     guest = Guest(server.public_net.ipv4.ip, key)
     guest.wait(console=Path(backend_info(qlab, server.id)["console_log"]))
@@ -152,7 +153,7 @@ def test_create_boots_debian_with_the_requested_key_and_sda(server1, qlab):
     assert hostname == "vm1"
     assert codename == "bookworm"
     name, size = sda.split()
-    assert name == "sda" and int(size) == 40 * 10**9  # cx22: 40 GB disk
+    assert name == "sda" and int(size) == 40 * 10**9  # cx23: 40 GB disk
     assert byid == "/dev/sda"
     assert root == "/dev/sda1"
     info = backend_info(qlab, server.id)
@@ -270,7 +271,7 @@ def test_two_servers_side_by_side_the_second_created_off_then_rescued(server1, c
     for a server that must start in rescue): it stays off, with no VM, until poweron, and
     enable_rescue + poweron boots the rescue system directly."""
     server, guest = server1
-    resp = client.servers.create(name="vm2", server_type=ServerType(name="cx22"),
+    resp = client.servers.create(name="vm2", server_type=ServerType(name="cx23"),
                                  image=Image(name="debian-12"), ssh_keys=[sshkey],
                                  location=Location(name="fsn1"), start_after_create=False)
     finish(resp.action, client)

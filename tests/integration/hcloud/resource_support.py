@@ -64,13 +64,14 @@ def make_servers(lab, names, labels=None, location="fsn1", wait=True):
     client = lab.client()
     created = []
     for name in names:
-        resp = client.servers.create(name=name, server_type=ServerType(name="cx22"),
+        resp = client.servers.create(name=name, server_type=ServerType(name="cx23"),
                                      image=Image(name="debian-12"), location=Location(name=location),
                                      labels=dict(labels or {}))
         created.append(resp)
     if wait:
         for resp in created:
-            resp.action.wait_until_finished(max_retries=600)
+            for action in [resp.action, *resp.next_actions]:  # start_server follows the create
+                action.wait_until_finished(max_retries=600)
     return [client.servers.get_by_id(resp.server.id) for resp in created]
 
 

@@ -19,7 +19,7 @@ def env(lab):
 
 
 def server(name, **kw):
-    item = {"name": name, "server_type": "cx22", "image": "debian-12", "location": "fsn1"}
+    item = {"name": name, "server_type": "cx23", "image": "debian-12", "location": "fsn1"}
     item.update(kw)
     return item
 
@@ -147,7 +147,7 @@ def test_bad_input_fails_before_anything_is_created(lab):
 def test_failed_creates_are_reported_then_converge(lab):
     lab.configure(fault_actions={"create_server": 1.0})
     lab.client().servers.create(name="stray", server_type=__import__("hcloud").server_types.ServerType(
-        name="cx22"), image=__import__("hcloud").images.Image(name="debian-12"))
+        name="cx23"), image=__import__("hcloud").images.Image(name="debian-12"))
     args = {"fleet": "h", "servers": [server("h1", state="started"), server("h2", state="started"),
                                       server("stray")]}
     r = by_task(run_tasks([{"name": "failing", "ignore_errors": True, F: args}], env=env(lab)))

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ansible_runner import run_playbook, run_tasks  # noqa: E402
 
 M = "nixos_hetzner.vps.hcloud_server"
-BASE = {"name": "web1", "server_type": "cx22", "image": "debian-12", "location": "fsn1"}
+BASE = {"name": "web1", "server_type": "cx23", "image": "debian-12", "location": "fsn1"}
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3d3FvN4u1nQxG6i3tq3tq3tq3tq3tq3tq3tq3tq3t admin@x"
 
 
@@ -42,16 +42,17 @@ def make_server(lab, **kw):
     from hcloud.images import Image
     from hcloud.server_types import ServerType
     client = lab.client()
-    resp = client.servers.create(name=kw.get("name", "web1"), server_type=ServerType(name="cx22"),
+    resp = client.servers.create(name=kw.get("name", "web1"), server_type=ServerType(name="cx23"),
                                  image=Image(name="debian-12"), labels=kw.get("labels", {}))
-    resp.action.wait_until_finished(max_retries=2400)
+    for action in [resp.action, *resp.next_actions]:  # start_server follows the create
+        action.wait_until_finished(max_retries=2400)
     return resp.server
 
 
 def test_lifecycle_check_real_check_real(lab):
     steps = [
         ("create", dict(BASE, labels={"role": "web"}, state="started")),
-        ("change", {"name": "web1", "labels": {"role": "db"}, "server_type": "cx32", "backups": True}),
+        ("change", {"name": "web1", "labels": {"role": "db"}, "server_type": "cx33", "backups": True}),
         ("stop", {"name": "web1", "state": "stopped"}),
         ("start", {"name": "web1", "state": "started"}),
         ("delete", {"name": "web1", "state": "absent"}),
@@ -76,13 +77,13 @@ def test_lifecycle_check_real_check_real(lab):
     assert res["create"][3]["hcloud_server"] == facts
 
     change = res["change"]
-    assert change[0]["diff"]["before"]["server_type"] == "cx22"
-    assert change[0]["diff"]["after"]["server_type"] == "cx32"
+    assert change[0]["diff"]["before"]["server_type"] == "cx23"
+    assert change[0]["diff"]["after"]["server_type"] == "cx33"
     facts = change[3]["hcloud_server"]
-    assert facts["server_type"] == "cx32" and facts["labels"] == {"role": "db"}
+    assert facts["server_type"] == "cx33" and facts["labels"] == {"role": "db"}
     assert facts["backups"] is True and facts["status"] == "running"  # powered on again
     assert res["stop"][1]["hcloud_server"]["status"] == "off"
-    assert res["stop"][3]["hcloud_server"]["server_type"] == "cx32"  # omitted: left as is
+    assert res["stop"][3]["hcloud_server"]["server_type"] == "cx33"  # omitted: left as is
     assert res["start"][1]["hcloud_server"]["status"] == "running"
     assert res["delete"][1]["hcloud_server"] == {}
     assert lab_server(lab, "web1") is None
@@ -136,7 +137,7 @@ def test_bad_input_and_api_errors_fail_clearly_before_any_write(lab):
         assert r[name]["code"] == "unsupported_change" and needle in r[name]["msg"], r[name]
     msg = r["catalogs"]["msg"]
     assert r["catalogs"]["code"] == "invalid_input"
-    assert "unknown server_type 'cx99'; valid values:" in msg and "cx22" in msg
+    assert "unknown server_type 'cx99'; valid values:" in msg and "cx23" in msg
     assert "unknown image 'debian-99'" in msg and "debian-12" in msg
     assert "unknown location 'mars1'" in msg and "fsn1" in msg
     assert r["labels"]["code"] == "invalid_input"

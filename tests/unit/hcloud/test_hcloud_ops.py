@@ -22,7 +22,7 @@ def make_ops(script):
 
 
 def job_for(name, **kw):
-    d = desired_server(dict(name=name, server_type="cx22", image="debian-12", **kw))
+    d = desired_server(dict(name=name, server_type="cx23", image="debian-12", **kw))
     d["create_labels"] = {"fleet": "f"}
     return Job(name, d, plan_server(None, d))
 

@@ -21,7 +21,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate
 )
 
 
-def raw_server(id=1, name="web1", status="running", stype="cx22", image="debian-12", location="fsn1",
+def raw_server(id=1, name="web1", status="running", stype="cx23", image="debian-12", location="fsn1",
                labels=None, backups=False, protect=False, firewalls=(), networks=(), rescue=False,
                pg=None, ipv4="127.0.0.11", ipv6="2001:db8:0:1::/64"):
     return {
@@ -54,7 +54,7 @@ def obs(**kw):
 # ------------------------------------------------------------------ observe / facts
 def test_observe_normalises_the_api_json():
     o = obs(firewalls=[5, 3], networks=[9], labels={"a": "1"}, backups=True, pg="spread")
-    assert o["server_type"] == "cx22" and o["location"] == "fsn1" and o["image"] == "debian-12"
+    assert o["server_type"] == "cx23" and o["location"] == "fsn1" and o["image"] == "debian-12"
     assert o["firewalls"] == ["3", "5"] and o["networks"] == ["9"]
     assert o["backups"] is True and o["placement_group"] == "spread"
     assert o["ipv6"] == "2001:db8:0:1::1" and o["ipv6_network"] == "2001:db8:0:1::/64"
@@ -65,33 +65,33 @@ def test_observe_normalises_the_api_json():
 
 # ------------------------------------------------------------------ plan_server
 def test_missing_server_is_created_with_every_given_field():
-    plan = plan_server(None, want(server_type="cx22", image="debian-12", labels={"a": 1}))
+    plan = plan_server(None, want(server_type="cx23", image="debian-12", labels={"a": 1}))
     assert plan.op == "create" and plan.steps == ["create"] and plan.changed
     assert plan.after["labels"] == {"a": "1"} and plan.before == {}
     assert plan.after["status"] == "running"
 
 
 def test_create_without_type_or_image_is_a_conflict():
-    plan = plan_server(None, want(server_type="cx22"))
+    plan = plan_server(None, want(server_type="cx23"))
     assert plan.conflicts and "image" in plan.conflicts[0]
 
 
 def test_same_server_is_a_no_op_and_omitted_options_change_nothing():
     o = obs(labels={"a": "1"}, backups=True, protect=True)
     assert not plan_server(o, want()).changed
-    assert not plan_server(o, want(server_type="cx22", image="debian-12", location="fsn1",
+    assert not plan_server(o, want(server_type="cx23", image="debian-12", location="fsn1",
                                    labels={"a": "1"}, backups=True, delete_protection=True)).changed
 
 
 def test_type_change_of_running_server_powers_off_and_on():
-    plan = plan_server(obs(), want(server_type="cx32"))
+    plan = plan_server(obs(), want(server_type="cx33"))
     assert plan.steps == ["power_off", "change_type", "power_on"]
-    assert plan.before["server_type"] == "cx22" and plan.after["server_type"] == "cx32"
+    assert plan.before["server_type"] == "cx23" and plan.after["server_type"] == "cx33"
     assert plan.after["status"] == "running"
 
 
 def test_type_change_of_stopped_server_to_state_stopped():
-    plan = plan_server(obs(status="off"), want(server_type="cx32", state="stopped"))
+    plan = plan_server(obs(status="off"), want(server_type="cx33", state="stopped"))
     assert plan.steps == ["change_type"]
 
 
@@ -199,17 +199,17 @@ def test_check_labels_error_names_the_label():
 
 
 def test_catalog_lists_valid_values():
-    types = Catalog("server_types", [{"id": 1, "name": "cx22"}, {"id": 2, "name": "cax11"}],
+    types = Catalog("server_types", [{"id": 1, "name": "cx23"}, {"id": 2, "name": "cax11"}],
                     option="server_type")
-    assert types.get("cx22") and types.get("2")
+    assert types.get("cx23") and types.get("2")
     with pytest.raises(HcloudError) as exc:
-        check_catalog([(types, "cx99", "servers[0]"), (types, "cx22", None)])
-    assert "unknown server_type 'cx99'; valid values: cax11, cx22" in exc.value.msg
+        check_catalog([(types, "cx99", "servers[0]"), (types, "cx23", None)])
+    assert "unknown server_type 'cx99'; valid values: cax11, cx23" in exc.value.msg
 
 
 # ------------------------------------------------------------------ plan_fleet
 def fleet_desired(name, **kw):
-    d = want(name=name, server_type="cx22", image="debian-12", **kw)
+    d = want(name=name, server_type="cx23", image="debian-12", **kw)
     if d["labels"] is not None:
         d["labels"] = fleet_labels("web", d["labels"])
     return d
