@@ -155,6 +155,9 @@ def desired_server(params):
         "image": _str(params.get("image")),
         "location": _str(params.get("location")),
         "labels": normalize_labels(params.get("labels")),
+        # The labels as given, for validation: normalize_labels turns True into "True",
+        # which would hide a boolean that the API refuses.
+        "given_labels": params.get("labels"),
         "backups": params.get("backups"),
         "delete_protection": params.get("delete_protection"),
         "rebuild_protection": params.get("rebuild_protection"),
@@ -180,7 +183,7 @@ def validate_server(desired, where=None):
             or not name[-1].isalnum():
         problems.append(prefix + "name %r is not a valid hostname (letters, digits, '-' and '.', "
                                  "at most 63 characters, starting and ending with a letter or digit)" % name)
-    problems.extend(prefix + p for p in label_problems(desired.get("labels")))
+    problems.extend(prefix + p for p in label_problems(desired.get("given_labels", desired.get("labels"))))
     if desired.get("state") == "rebuild" and not desired.get("image"):
         problems.append(prefix + "state=rebuild needs image (the image to reinstall from)")
     dp, rp = desired.get("delete_protection"), desired.get("rebuild_protection")

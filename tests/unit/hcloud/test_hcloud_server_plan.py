@@ -186,10 +186,26 @@ def test_validate_server_messages():
     ({"UPPER.example/x": "y"}, False),
     ({"hetzner.cloud/x": "y"}, False),
     ({"k": True}, False),
+    ({"k": 1}, False),
+    ({"k": 1.5}, False),
     ({"k": None}, False),
 ])
 def test_label_syntax(labels, ok):
     assert (label_problems(labels) == []) == ok
+
+
+def test_boolean_label_is_refused_after_normalisation():
+    # The original failure: desired_server() turned {public: true} into "True" before
+    # validate_server() looked at it, so the boolean check never fired and the server was
+    # stored with public=True (which "-l public=true" does not find).
+    d = desired_server({"name": "web1", "labels": {"public": True}})
+    assert d["labels"] == {"public": "True"}
+    problems = validate_server(d)
+    assert problems and "boolean, not a string; quote it" in problems[0]
+    assert "public: 'true'" in problems[0]
+    fp = plan_fleet([], [dict(d, server_type="cx22", image="debian-12")], "web")
+    assert fp.problems and "boolean" in fp.problems[0]
+    assert validate_server(desired_server({"name": "web1", "labels": {"public": "true"}})) == []
 
 
 def test_check_labels_error_names_the_label():
