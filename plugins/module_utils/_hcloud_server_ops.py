@@ -71,10 +71,13 @@ class Catalogs(object):
     def fetched(self):
         return sorted(self._cache)
 
-    def ids(self, kind, refs):
+    def ids(self, kind, refs, planned=()):
         """Resolve names or ids to ids ({ref: "id"}); only fetches if a ref is not numeric.
-        Raises HcloudError listing the valid names for an unknown one."""
+        Raises HcloudError listing the valid names for an unknown one. A name in
+        ``planned`` that does not exist yet resolves to itself: a check-mode run plans it,
+        because an earlier task of the same run creates it."""
         refs = [str(r) for r in refs or []]
+        planned = set(str(p) for p in planned or ())
         if not refs:
             return {}
         if all(r.isdigit() for r in refs):
@@ -84,7 +87,7 @@ class Catalogs(object):
         for ref in refs:
             item = catalog.get(ref)
             if item is None:
-                if ref.isdigit():
+                if ref.isdigit() or ref in planned:
                     out[ref] = ref
                     continue
                 problems.append(catalog.problem(ref))

@@ -133,6 +133,35 @@ options:
     type: bool
     default: false
     version_added: 0.1.0
+  planned:
+    description:
+      - Shared resources that earlier tasks of the same run create, by kind. In check mode, a name
+        listed here that does not exist yet counts as planned rather than unknown, so a C(--check)
+        run on a fresh fleet shows the servers it would create behind the firewall it would create.
+      - Outside check mode this has no effect, and every name must exist.
+    type: dict
+    version_added: 0.1.0
+    suboptions:
+      firewalls:
+        description: Firewall names.
+        type: list
+        elements: str
+        default: []
+      networks:
+        description: Network names.
+        type: list
+        elements: str
+        default: []
+      placement_groups:
+        description: Placement group names.
+        type: list
+        elements: str
+        default: []
+      ssh_keys:
+        description: SSH key names.
+        type: list
+        elements: str
+        default: []
   max_parallel:
     description: How many requests that create or change servers run at the same time.
     type: int
@@ -313,14 +342,22 @@ class HcloudFleet(HcloudModule):
             self._catalogs = Catalogs(self.client)
         return self._catalogs
 
+    def _planned(self, kind):
+        """Names of ``kind`` that count as planned: only in check mode (see O(planned))."""
+        if not self.module.check_mode:
+            return ()
+        return (self.params.get("planned") or {}).get(kind) or ()
+
     def validate(self):
         check_labels({"fleet": self.fleet}, where="fleet name (it is stored as label value)")
 
     def observe(self):
         raw = self.list_all("/servers", "servers", {"label_selector": "fleet=%s" % self.fleet})
         self.observed = [observe_server(s) for s in raw]
-        self.refs["firewalls"] = self.catalogs.ids("firewalls", _refs_in(self.desired, "firewalls"))
-        self.refs["networks"] = self.catalogs.ids("networks", _refs_in(self.desired, "networks"))
+        self.refs["firewalls"] = self.catalogs.ids("firewalls", _refs_in(self.desired, "firewalls"),
+                                                   planned=self._planned("firewalls"))
+        self.refs["networks"] = self.catalogs.ids("networks", _refs_in(self.desired, "networks"),
+                                                  planned=self._planned("networks"))
         return self.observed
 
     def _validate_catalogs(self, fplan):
@@ -355,9 +392,11 @@ class HcloudFleet(HcloudModule):
                 catalog = self.catalogs.get(kind)
                 checks.extend((catalog, n, None) for n in names)
         check_catalog(checks)
-        self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"))
+        self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"),
+                                                  planned=self._planned("ssh_keys"))
         pgs = _refs_in(creates, "placement_group")
-        self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs)
+        self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs,
+                                                          planned=self._planned("placement_groups"))
 
     def plan(self, observed):
         fplan = plan_fleet(observed, self.desired, self.fleet, prune=self.params["prune"],
@@ -441,6 +480,9 @@ def main():
             fleet=dict(type="str", required=True),
             servers=dict(type="list", elements="dict", required=True, options=SERVER_OPTIONS),
             prune=dict(type="bool", default=False),
+            planned=dict(type="dict", options=dict(
+                (kind, dict(type="list", elements="str", default=[]))
+                for kind in ("firewalls", "networks", "placement_groups", "ssh_keys"))),
             max_parallel=dict(type="int", default=10),
         ),
         supports_check_mode=True,
