@@ -1,0 +1,85 @@
+"""Fleet-wide objects cannot be hurt by --limit or by one host's failure (issue 13, items
+1-3 and 6): the hardware playbook against the lab API from a separate 3-host project."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fleet_project import (  # noqa: E402
+    firewall_rules, output, ports, run, servers, shared_objects, write_project,
+)
+
+
+def test_limit_and_failing_hosts_leave_the_shared_firewall_alone(lab, tmp_path):
+    project = write_project(tmp_path, lab)
+    first = run(project, "hardware.yml")
+    assert first.returncode == 0, output(first)
+    rules = firewall_rules(lab)
+    assert ports(rules) == ["22", "2222", "443", "5432", "80", "icmp"]
+    assert sorted(servers(lab)) == ["db-1", "web-1", "web-2"]
+    before = shared_objects(lab)
+
+    # 1. The original failure: -l db-1 left only ping, 22, 2222 and 5432.
+    limited = run(project, "hardware.yml", "-l", "db-1")
+    assert limited.returncode == 0, output(limited)
+    assert firewall_rules(lab) == rules
+    assert shared_objects(lab) == before
+
+    # 2. The original failure: web-1 and web-2 failed validation, the play went on with
+    # db-1 and the firewall lost 80 and 443. Now nothing shared is written.
+    broken = run(project, "hardware.yml", "-e", "services_nginx_acme_email=")
+    assert broken.returncode != 0
+    assert "web-1: nginx needs an ACME contact address" in output(broken)
+    assert "nothing shared" in output(broken)
+    assert firewall_rules(lab) == rules
+
+    # The same with the broken hosts outside the limit: their settings still count.
+    broken_limited = run(project, "hardware.yml", "-l", "db-1", "-e", "services_nginx_acme_email=")
+    assert broken_limited.returncode != 0
+    assert firewall_rules(lab) == rules
+
+    # One host failing its own validation (bad hardware settings) stops the others too.
+    write_project(tmp_path, lab, host_vars={"web-2": {"hardware_labels": "not-a-mapping"}})
+    one_bad = run(project, "hardware.yml", "-e", "{\"security_extra_ports\": [{\"port\": 8443}]}")
+    assert one_bad.returncode != 0
+    assert "web-2 failed validation, so nothing shared" in output(one_bad)
+    assert firewall_rules(lab) == rules, "the extra port was written although web-2 failed"
+
+    # A re-run without changes changes nothing.
+    write_project(tmp_path, lab)
+    again = run(project, "hardware.yml")
+    assert again.returncode == 0, output(again)
+    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1], again.stdout[-3000:]
+
+
+def test_bad_input_creates_nothing(lab, tmp_path):
+    # 3. The original failure: the firewall, placement group and network were created first,
+    # and only then did the validation of the servers fail.
+    cases = [
+        ({"db-1": {"hardware_server_type": "cx999"}}, "unknown server_type 'cx999'"),
+        ({"db-1": {"hardware_location": "moon1"}}, "unknown location 'moon1'"),
+        ({"db-1": {"hardware_image": "nixos-99"}}, "unknown image 'nixos-99'"),
+        ({"db-1": {"hardware_labels": {"public": True}}}, "boolean, not a string"),
+        ({"db-1": {"hardware_labels": {"bad key": "x"}}}, "'bad key'"),
+        ({"web-2": {"hardware_server_name": "web-1"}}, "Server name web-1 is used by web-1 and web-2"),
+    ]
+    for host_vars, message in cases:
+        project = write_project(tmp_path / str(len(message)), lab, host_vars=host_vars)
+        proc = run(project, "hardware.yml")
+        assert proc.returncode != 0, output(proc)
+        assert message in output(proc), (message, output(proc)[-3000:])
+        assert shared_objects(lab) == {"firewalls": [], "placement_groups": [], "networks": [],
+                                       "ssh_keys": []}, message
+        assert servers(lab) == {}
+
+
+def test_check_mode_on_a_fresh_fleet(lab, tmp_path):
+    # 6. The original failure: "unknown firewall 't13-firewall'; valid values: (none)".
+    project = write_project(tmp_path, lab)
+    proc = run(project, "hardware.yml", "--check", "--diff")
+    assert proc.returncode == 0, output(proc)
+    assert "web-1" in proc.stdout and "t13-firewall" in proc.stdout
+    assert shared_objects(lab) == {"firewalls": [], "placement_groups": [], "networks": [],
+                                   "ssh_keys": []}
+    assert servers(lab) == {}
