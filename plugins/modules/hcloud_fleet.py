@@ -126,6 +126,19 @@ options:
         description: Rebuild protection.
         type: bool
         version_added: 0.1.0
+      allow_reboot:
+        description:
+          - Allow a change that reboots a running server (a O(servers[].server_type) change), as in
+            M(nixos_hetzner.vps.hcloud_server). Without it the change is reported (a warning,
+            RV(summary.pending)) and not carried out.
+        type: bool
+        default: false
+        version_added: 0.1.0
+      shutdown_timeout:
+        description: Seconds to wait for a graceful shutdown before the server is powered off.
+        type: int
+        default: 60
+        version_added: 0.1.0
   prune:
     description:
       - Delete the servers labelled C(fleet=<fleet>) that are not listed in O(servers).
@@ -258,6 +271,18 @@ summary:
       elements: str
       returned: always
       sample: []
+    rebooted:
+      description: Servers that this run boots again (shutdown and power on, reset, reboot).
+      type: list
+      elements: str
+      returned: always
+      sample: [db1]
+    pending:
+      description: Servers with changes that need O(servers[].allow_reboot) and were not done.
+      type: list
+      elements: str
+      returned: always
+      sample: []
 failed_servers:
   description: The error of each server that could not be reconciled (the task then fails).
   returned: when some servers failed
@@ -296,6 +321,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     observe_server,
     plan_fleet,
     server_facts,
+    with_outcome,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate import (
     check_catalog,
@@ -405,6 +431,9 @@ class HcloudFleet(HcloudModule):
             raise HcloudError("invalid servers: %s" % "; ".join(fplan.problems), code="invalid_input",
                               details={"problems": fplan.problems})
         self.fleet_plan = fplan
+        for sentences in fplan.pending.values():
+            for sentence in sentences:
+                self.module.warn(sentence)
         if not fplan.conflicts:
             self._validate_catalogs(fplan)
         # The base class needs one Plan: it carries changed, diff and the conflicts.
@@ -413,13 +442,16 @@ class HcloudFleet(HcloudModule):
         self.extra_result["summary"] = fplan.summary()
         return plan
 
-    def _facts_from(self, flat_servers):
+    def _facts_from(self, flat_servers, jobs):
         by_name = dict((s["name"], s) for s in flat_servers)
+        done = dict((j.name, j.done) for j in jobs)
         out = {}
         for d in self.desired:
             if d["state"] == "absent":
                 continue
-            out[d["name"]] = server_facts(by_name.get(d["name"]))
+            facts = server_facts(by_name.get(d["name"]))
+            out[d["name"]] = with_outcome(facts, done.get(d["name"], []),
+                                          self.fleet_plan.plans[d["name"]].pending)
         return out
 
     def apply(self, plan, observed):
@@ -438,7 +470,7 @@ class HcloudFleet(HcloudModule):
         ops.run(jobs)
         raw = self.list_all("/servers", "servers", {"label_selector": "fleet=%s" % self.fleet})
         fresh = [observe_server(s) for s in raw]
-        facts = self._facts_from(fresh)
+        facts = self._facts_from(fresh, jobs)
         passwords = dict((j.name, j.root_password) for j in jobs if j.root_password)
         if passwords:
             self.extra_result["root_passwords"] = passwords

@@ -83,3 +83,38 @@ def test_check_mode_on_a_fresh_fleet(lab, tmp_path):
     assert shared_objects(lab) == {"firewalls": [], "placement_groups": [], "networks": [],
                                    "ssh_keys": []}
     assert servers(lab) == {}
+
+
+def test_type_change_needs_opt_in_and_marks_the_host(lab, tmp_path):
+    # 4. The original failure: changing cx22 to cx32 ran a hard poweroff, change_type and
+    # poweron, and the diff showed only the type.
+    import json
+    types = [t["name"] for t in lab.request("GET", "/server_types")[2]["server_types"]
+             if t["architecture"] == "x86" and not t.get("deprecated")]
+    small, big = "cx22", "cx32"
+    assert small in types and big in types
+    project = write_project(tmp_path, lab, host_vars={"web-1": {"hardware_server_type": small}})
+    assert run(project, "hardware.yml").returncode == 0
+    (project / "report.yml").write_text(json.dumps([
+        {"ansible.builtin.import_playbook": "nixos_hetzner.vps.hardware"},
+        {"name": "Report", "hosts": "nixos_hetzner", "gather_facts": False, "tasks": [
+            {"ansible.builtin.debug": {"msg": "POWER {{ inventory_hostname }}={{ hardware_power_cycled }}"}}]}]))
+    write_project(tmp_path, lab, host_vars={"web-1": {"hardware_server_type": big}})
+    plain = run(project, "report.yml", "--diff", playbook_dir=project)
+    assert plain.returncode == 0, output(plain)
+    assert "cx22 -> cx32 needs a reboot" in output(plain) and "hardware_allow_reboot" in output(plain)
+    assert servers(lab)["web-1"]["server_type"]["name"] == small
+    assert lab.calls("POST", "/v1/servers/{id}/actions/poweroff") == 0
+    assert "POWER web-1=False" in plain.stdout
+
+    opted = run(project, "report.yml", "--diff", "-e", "hardware_allow_reboot=true", playbook_dir=project)
+    assert opted.returncode == 0, output(opted)
+    assert servers(lab)["web-1"]["server_type"]["name"] == big
+    # web-2 sets no type: it keeps the role default, not web-1's value (the fleet's servers
+    # used to be described from the first host's variables).
+    assert servers(lab)["web-2"]["server_type"]["name"] == small
+    assert "graceful shutdown (power off after 60 s), change_type, power on" in opted.stdout
+    assert lab.calls("POST", "/v1/servers/{id}/actions/shutdown") == 1, opted.stdout
+    assert lab.calls("POST", "/v1/servers/{id}/actions/poweroff") == 0
+    assert "POWER web-1=True" in opted.stdout
+    assert "POWER web-2=False" in opted.stdout and "POWER db-1=False" in opted.stdout

@@ -72,7 +72,8 @@ def test_fleet_check_real_check_real_and_facts(lab):
 
     s_check, s_real = results[4], results[5]
     assert s_check["summary"] == {"create": ["web3"], "update": ["web1", "web2"], "delete": [],
-                                  "unchanged": ["arm1"], "kept_protected": []}
+                                  "unchanged": ["arm1"], "kept_protected": [], "rebooted": [],
+                                  "pending": []}
     assert s_check["diff"]["before"]["servers"]["web1"]["labels"] == {"role": "web", "fleet": "web"}
     assert s_check["diff"]["after"]["servers"]["web1"]["labels"] == {"role": "db", "fleet": "web"}
     assert s_real["servers"]["web2"]["status"] == "off"
