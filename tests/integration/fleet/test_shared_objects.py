@@ -118,3 +118,28 @@ def test_type_change_needs_opt_in_and_marks_the_host(lab, tmp_path):
     assert lab.calls("POST", "/v1/servers/{id}/actions/poweroff") == 0
     assert "POWER web-1=True" in opted.stdout
     assert "POWER web-2=False" in opted.stdout and "POWER db-1=False" in opted.stdout
+
+
+def recap(proc):
+    """{host: changed count} from the PLAY RECAP."""
+    import re
+    out = {}
+    for line in proc.stdout.split("PLAY RECAP")[-1].splitlines():
+        m = re.match(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def test_changed_is_counted_on_the_host_that_changed(lab, tmp_path):
+    # 14. The original failure: every change of the fleet task was counted on the first host.
+    project = write_project(tmp_path, lab, group_vars={"nixos_hetzner": {"hardware_placement_group": False,
+                                                                         "hardware_network": False}})
+    first = run(project, "hardware.yml")
+    assert first.returncode == 0, output(first)
+    assert all(n >= 1 for n in recap(first).values()), recap(first)
+    write_project(tmp_path, lab, host_vars={"db-1": {"hardware_labels": {"tier": "data"}}},
+                  group_vars={"nixos_hetzner": {"hardware_placement_group": False, "hardware_network": False}})
+    second = run(project, "hardware.yml")
+    assert second.returncode == 0, output(second)
+    assert recap(second) == {"web-1": 0, "web-2": 0, "db-1": 1}, second.stdout[-2500:]
