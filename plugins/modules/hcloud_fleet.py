@@ -197,19 +197,19 @@ author:
 """
 
 EXAMPLES = r"""
+# Each host of the play has a variable "server" with the options of its server, e.g.
+#   server: {name: web1, server_type: cx22, image: debian-12, location: fsn1, ssh_keys: [admin]}
 - name: Provision every host of the play in one task
   nixos_hetzner.vps.hcloud_fleet:
     fleet: prod
-    servers: >-
-      {{ ansible_play_hosts_all | map('extract', hostvars)
-         | map(attribute='hardware_server') | list }}
+    servers: "{{ ansible_play_hosts_all | map('extract', hostvars, 'server') | list }}"
   run_once: true
   delegate_to: localhost
   register: fleet
 
 - name: Point Ansible at the new servers
   ansible.builtin.set_fact:
-    ansible_host: "{{ fleet.servers[inventory_hostname].ipv4 }}"
+    ansible_host: "{{ fleet.servers[server.name].ipv4 }}"
 
 - name: Three web servers in rescue mode; remove fleet members no longer listed
   nixos_hetzner.vps.hcloud_fleet:
