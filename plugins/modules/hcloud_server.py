@@ -315,8 +315,9 @@ hcloud_server:
       type: list
       elements: str
       returned: always
-      sample: ["server web1: server_type cx22 -> cx32 needs a reboot (shutdown, change_type, power on),
-               so it was not done; set allow_reboot=true to allow it"]
+      sample:
+        - "server web1: server_type cx22 -> cx32 needs a reboot (shutdown, change_type, power on),
+          so it was not done; set allow_reboot=true to allow it"
 root_password:
   description:
     - The root password the API generated because no SSH key was given. A secret; use
