@@ -305,7 +305,7 @@ hcloud_server:
       sample: 40
     rebooted:
       description:
-        - Whether this task boots the server again (in check mode: would). An encrypted server
+        - Whether this task boots the server again (in check mode, whether it would). An encrypted server
           then waits for its passphrase.
       type: bool
       returned: always
