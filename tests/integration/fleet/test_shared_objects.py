@@ -143,3 +143,15 @@ def test_changed_is_counted_on_the_host_that_changed(lab, tmp_path):
     second = run(project, "hardware.yml")
     assert second.returncode == 0, output(second)
     assert recap(second) == {"web-1": 0, "web-2": 0, "db-1": 1}, second.stdout[-2500:]
+
+
+def test_ssh_key_without_public_key_is_a_clear_error(lab, tmp_path):
+    # 10. The original failure: a key without public_key was a Jinja error.
+    project = write_project(tmp_path, lab, group_vars={"nixos_hetzner": {
+        "hardware_ssh_keys": [{"name": "ops"}]}})
+    proc = run(project, "hardware.yml")
+    assert proc.returncode != 0
+    assert "public_key" in output(proc) and "hardware_ssh_keys" in output(proc)
+    assert "required" in output(proc), output(proc)[-2000:]
+    assert shared_objects(lab) == {"firewalls": [], "placement_groups": [], "networks": [],
+                                   "ssh_keys": []}
