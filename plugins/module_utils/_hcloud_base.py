@@ -203,6 +203,15 @@ class HcloudModule(object):
         """Return a :class:`Plan`. Must be pure (call a planner function)."""
         raise NotImplementedError
 
+    def kept_in_use(self, name, reasons):
+        """For O(state=absent) with O(keep_if_in_use): if ``reasons`` (why the resource is
+        in use) is not empty, return a no-op :class:`Plan` and say why in RV(kept);
+        otherwise None (the caller plans the delete)."""
+        if self.params.get("state") != "absent" or not self.params.get("keep_if_in_use") or not reasons:
+            return None
+        self.extra_result["kept"] = "%s is in use: %s" % (name, "; ".join(reasons))
+        return Plan()
+
     def apply(self, plan, observed):
         """Carry out the plan (the seam); return the resource's facts afterwards."""
         raise NotImplementedError

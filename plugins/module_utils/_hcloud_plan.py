@@ -26,6 +26,9 @@ class Plan(object):
         self.conflicts = list(conflicts or [])
         self.before = before if before is not None else {}
         self.after = after if after is not None else {}
+        # Changes that were asked for but are not carried out (they need an opt-in), each a
+        # sentence for the user. They do not make the plan "changed".
+        self.pending = []
 
     @property
     def changed(self):

@@ -16,6 +16,7 @@ networks, placement groups), each fetched at most once per run and only when nee
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import (
@@ -71,10 +72,13 @@ class Catalogs(object):
     def fetched(self):
         return sorted(self._cache)
 
-    def ids(self, kind, refs):
+    def ids(self, kind, refs, planned=()):
         """Resolve names or ids to ids ({ref: "id"}); only fetches if a ref is not numeric.
-        Raises HcloudError listing the valid names for an unknown one."""
+        Raises HcloudError listing the valid names for an unknown one. A name in
+        ``planned`` that does not exist yet resolves to itself: a check-mode run plans it,
+        because an earlier task of the same run creates it."""
         refs = [str(r) for r in refs or []]
+        planned = set(str(p) for p in planned or ())
         if not refs:
             return {}
         if all(r.isdigit() for r in refs):
@@ -84,7 +88,7 @@ class Catalogs(object):
         for ref in refs:
             item = catalog.get(ref)
             if item is None:
-                if ref.isdigit():
+                if ref.isdigit() or ref in planned:
                     out[ref] = ref
                     continue
                 problems.append(catalog.problem(ref))
@@ -109,6 +113,7 @@ class Job(object):
         self.root_password = None  # only set when no ssh key could be used
         self.created = False
         self.adopted = False
+        self.forced_off = None     # after wait_off: True if the graceful shutdown timed out
 
     @property
     def active(self):
@@ -212,6 +217,20 @@ class ServerOps(object):
                 job.root_password = resp["root_password"]
         return _action_list(resp.get("action"))
 
+    def _wait_off(self, job, poll=1.0):
+        """After ``shutdown``: wait up to the server's shutdown_timeout for it to be off, then
+        power it off (the OS may ignore ACPI). Returns the actions to wait for."""
+        deadline = time.monotonic() + max(0, int(job.desired.get("shutdown_timeout") or 0))
+        while True:
+            server = self.request("GET", "/servers/%d" % job.server_id)["server"]
+            if server.get("status") == "off":
+                job.forced_off = False
+                return []
+            if time.monotonic() >= deadline:
+                job.forced_off = True
+                return self._server_action(job, "poweroff")
+            time.sleep(poll)
+
     def _rescue_keys(self, job):
         keys = job.desired.get("ssh_keys") or []
         if not keys:
@@ -235,6 +254,11 @@ class ServerOps(object):
             return _action_list(resp.get("action"))
         if step == "power_off":
             return self._server_action(job, "poweroff")
+        if step == "shutdown":
+            # Graceful: an ACPI request. Its action only says that the request was sent.
+            return self._server_action(job, "shutdown")
+        if step == "wait_off":
+            return self._wait_off(job)
         if step == "power_on":
             return self._server_action(job, "poweron")
         if step == "reboot":

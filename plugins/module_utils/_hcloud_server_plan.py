@@ -12,7 +12,11 @@ ids by the module, once per run, through ``refs``).
 
 Rules (an omitted option, i.e. ``None``, never changes anything):
 
-* ``server_type`` differs -> ``power_off`` (if running), ``change_type``, ``power_on``.
+* ``server_type`` differs -> ``change_type``. A running server must be shut down for it
+  and is booted again afterwards (``shutdown``, ``wait_off``, ``change_type``,
+  ``power_on``), which only happens with ``allow_reboot``: without it the change is
+  reported in ``Plan.pending`` and not carried out. The shutdown is graceful (ACPI); a
+  server still running after ``shutdown_timeout`` seconds is powered off.
 * ``labels`` differ -> ``update`` (the label set given is the complete set).
 * ``backups`` -> ``enable_backup`` / ``disable_backup``.
 * ``delete_protection`` / ``rebuild_protection`` -> ``change_protection``.
@@ -59,6 +63,8 @@ def server_option_spec(states):
         backups=dict(type="bool"),
         delete_protection=dict(type="bool"),
         rebuild_protection=dict(type="bool"),
+        allow_reboot=dict(type="bool", default=False),
+        shutdown_timeout=dict(type="int", default=60),
     )
 
 #: The fields that describe a server in diffs and facts, in display order.
@@ -155,6 +161,9 @@ def desired_server(params):
         "image": _str(params.get("image")),
         "location": _str(params.get("location")),
         "labels": normalize_labels(params.get("labels")),
+        # The labels as given, for validation: normalize_labels turns True into "True",
+        # which would hide a boolean that the API refuses.
+        "given_labels": params.get("labels"),
         "backups": params.get("backups"),
         "delete_protection": params.get("delete_protection"),
         "rebuild_protection": params.get("rebuild_protection"),
@@ -166,6 +175,8 @@ def desired_server(params):
         "ssh_keys": _list(params.get("ssh_keys")),
         "user_data": params.get("user_data"),
         "upgrade_disk": bool(params.get("upgrade_disk")),
+        "allow_reboot": bool(params.get("allow_reboot")),
+        "shutdown_timeout": int(params.get("shutdown_timeout") or 60),
     }
 
 
@@ -180,7 +191,7 @@ def validate_server(desired, where=None):
             or not name[-1].isalnum():
         problems.append(prefix + "name %r is not a valid hostname (letters, digits, '-' and '.', "
                                  "at most 63 characters, starting and ending with a letter or digit)" % name)
-    problems.extend(prefix + p for p in label_problems(desired.get("labels")))
+    problems.extend(prefix + p for p in label_problems(desired.get("given_labels", desired.get("labels"))))
     if desired.get("state") == "rebuild" and not desired.get("image"):
         problems.append(prefix + "state=rebuild needs image (the image to reinstall from)")
     dp, rp = desired.get("delete_protection"), desired.get("rebuild_protection")
@@ -273,14 +284,26 @@ def plan_server(observed, desired, refs=None):
 
     running = observed.get("status") == "running"
     want_type = desired.get("server_type")
+    pending = []
     if want_type is not None and not _same(want_type, observed.get("server_type"),
                                            observed.get("server_type_id")):
-        changes["server_type"] = after["server_type"] = want_type
-        if running:
-            steps.append("power_off")
-        steps.append("change_type")
-        if running and state not in ("stopped",):
-            steps.append("power_on")
+        if running and not desired.get("allow_reboot"):
+            # A power cycle leaves an encrypted host waiting for its passphrase: opt-in only.
+            pending.append("server %s: server_type %s -> %s needs a reboot (shutdown, change_type, "
+                           "power on), so it was not done; set allow_reboot=true to allow it"
+                           % (name, observed.get("server_type"), want_type))
+        else:
+            changes["server_type"] = after["server_type"] = want_type
+            if running:
+                steps += ["shutdown", "wait_off"]
+            steps.append("change_type")
+            if running and state not in ("stopped",):
+                steps.append("power_on")
+                after["reboot"] = ("graceful shutdown (power off after %d s), change_type, power on"
+                                   % desired.get("shutdown_timeout", 60))
+            elif running:
+                after["reboot"] = ("graceful shutdown (power off after %d s), change_type; stays off"
+                                   % desired.get("shutdown_timeout", 60))
     labels = desired.get("labels")
     if labels is not None and labels != observed.get("labels"):
         changes["labels"] = after["labels"] = labels
@@ -314,7 +337,7 @@ def plan_server(observed, desired, refs=None):
 
     # Power state and one-shot actions come last, after the configuration changes.
     status_after = "running" if (running or "power_on" in steps) else observed.get("status")
-    if "power_off" in steps and "power_on" not in steps:
+    if ("power_off" in steps or "shutdown" in steps) and "power_on" not in steps:
         status_after = "off"
     if state == "started" and status_after != "running":
         steps.append("power_on")
@@ -344,8 +367,18 @@ def plan_server(observed, desired, refs=None):
     # Keep the order stable: remove accidental duplicates, preserving the first occurrence.
     seen = set()
     steps = [s for s in steps if not (s in seen or seen.add(s))]
-    return Plan(op="update" if steps else "none", changes=changes, steps=steps,
+    plan = Plan(op="update" if steps else "none", changes=changes, steps=steps,
                 conflicts=conflicts, before=before, after=after)
+    plan.pending = pending
+    return plan
+
+
+def reboots(plan):
+    """Whether carrying out ``plan`` boots the server again (it will wait for an unlock if
+    its disk is encrypted): a reboot, a reset, or an off/on cycle of a running server."""
+    steps = plan.steps if plan is not None else []
+    return ("reboot" in steps or "reset" in steps
+            or (("shutdown" in steps or "power_off" in steps) and "power_on" in steps))
 
 
 class FleetPlan(object):
@@ -387,11 +420,18 @@ class FleetPlan(object):
             before[server["name"]] = dict((f, server.get(f)) for f in FIELDS if f in server)
         return {"before": {"servers": before}, "after": {"servers": after}}
 
+    @property
+    def pending(self):
+        """{name: [sentence, ...]} for the changes that need an opt-in and are not done."""
+        return dict((n, list(p.pending)) for n, p in sorted(self.plans.items()) if p.pending)
+
     def summary(self):
         return {"create": sorted(self.creates), "update": sorted(self.updates),
                 "delete": sorted(self.deletes),
                 "unchanged": sorted(n for n, p in self.plans.items() if not p.changed),
-                "kept_protected": sorted(s["name"] for s in self.protected)}
+                "kept_protected": sorted(s["name"] for s in self.protected),
+                "rebooted": sorted(n for n, p in self.plans.items() if reboots(p)),
+                "pending": sorted(self.pending)}
 
 
 def fleet_labels(fleet, labels):
@@ -458,4 +498,13 @@ def server_facts(flat, plan=None):
         for field, value in plan.after.items():
             if field in facts and (flat is None or field in plan.changes or field == "status"):
                 facts[field] = value
+    return with_outcome(facts, plan.steps if plan is not None else [],
+                        plan.pending if plan is not None else [])
+
+
+def with_outcome(facts, steps, pending):
+    """Add ``rebooted`` (the task boots, or booted, the server again: see :func:`reboots`)
+    and ``pending_changes`` (what needs an opt-in and was not done) to server facts."""
+    facts["rebooted"] = reboots(Plan(steps=steps))
+    facts["pending_changes"] = list(pending or [])
     return facts

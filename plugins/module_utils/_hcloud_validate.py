@@ -46,15 +46,26 @@ def label_problems(labels):
         if value is None:
             problems.append("label %r: the value must be a string (use '' for an empty value)" % key)
             continue
-        if isinstance(value, bool):
-            problems.append("label %r: the value %r is a boolean; quote it (e.g. 'true')" % (key, value))
+        if not isinstance(value, str):
+            # The API takes strings only. YAML reads an unquoted true, 1 or 1.5 as a
+            # boolean or number; storing str(True) == "True" would defeat "-l public=true".
+            problems.append("label %r: the value %r is a %s, not a string; quote it in YAML "
+                            "(e.g. %s: '%s')" % (key, value, _kind(value), key,
+                                                 str(value).lower() if isinstance(value, bool) else value))
             continue
-        value = str(value)
         if value and not _NAME.match(value):
             problems.append(
                 "label %r: the value %r must be empty or 1-63 characters, start and end with a "
                 "letter or digit, and contain only letters, digits, '-', '_' and '.'" % (key, value))
     return problems
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
 
 
 def check_labels(labels, where="labels"):

@@ -88,6 +88,13 @@ options:
       - Labels of the firewall. When given, they replace all its labels. Omitted means left as is.
     type: dict
     version_added: 0.1.0
+  keep_if_in_use:
+    description:
+      - With O(state=absent), leave the firewall alone when it applies to any server or label selector, instead of removing it from them first. Nothing
+        is changed, and RV(kept) says why. For tear-downs that must never touch what others use.
+    type: bool
+    default: false
+    version_added: 0.1.0
   state:
     description: Whether the firewall exists.
     type: str
@@ -167,6 +174,11 @@ hcloud_firewall:
       returned: when the firewall exists
       type: dict
       sample: {fleet: web}
+kept:
+  description: Why O(keep_if_in_use) left the resource in place.
+  returned: when O(state=absent) and O(keep_if_in_use) kept the resource
+  type: str
+  sample: "firewall web is in use: applied to servers 101, 102"
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -233,6 +245,15 @@ class Firewall(HcloudModule):
         return observe_firewall(self.find_by_name(URL, "firewalls", self.params["name"]))
 
     def plan(self, observed):
+        if observed is not None:
+            reasons = []
+            if observed["servers"]:
+                reasons.append("applied to servers %s" % ", ".join(str(i) for i in observed["servers"]))
+            if observed["label_selectors"]:
+                reasons.append("applied to label selectors %s" % ", ".join(observed["label_selectors"]))
+            kept = self.kept_in_use("firewall %s" % observed["name"], reasons)
+            if kept is not None:
+                return kept
         selectors = self.params["apply_to_label_selectors"]
         desired = dict(
             name=self.params["name"],
@@ -312,6 +333,7 @@ ARGUMENT_SPEC = dict(
     apply_to_servers=dict(type="list", elements="str"),
     apply_to_label_selectors=dict(type="list", elements="str"),
     labels=dict(type="dict"),
+    keep_if_in_use=dict(type="bool", default=False),
     state=dict(type="str", default="present", choices=["present", "absent"]),
 )
 

@@ -126,6 +126,19 @@ options:
         description: Rebuild protection.
         type: bool
         version_added: 0.1.0
+      allow_reboot:
+        description:
+          - Allow a change that reboots a running server (a O(servers[].server_type) change), as in
+            M(nixos_hetzner.vps.hcloud_server). Without it the change is reported (a warning,
+            RV(summary.pending)) and not carried out.
+        type: bool
+        default: false
+        version_added: 0.1.0
+      shutdown_timeout:
+        description: Seconds to wait for a graceful shutdown before the server is powered off.
+        type: int
+        default: 60
+        version_added: 0.1.0
   prune:
     description:
       - Delete the servers labelled C(fleet=<fleet>) that are not listed in O(servers).
@@ -133,6 +146,35 @@ options:
     type: bool
     default: false
     version_added: 0.1.0
+  planned:
+    description:
+      - Shared resources that earlier tasks of the same run create, by kind. In check mode, a name
+        listed here that does not exist yet counts as planned rather than unknown, so a C(--check)
+        run on a fresh fleet shows the servers it would create behind the firewall it would create.
+      - Outside check mode this has no effect, and every name must exist.
+    type: dict
+    version_added: 0.1.0
+    suboptions:
+      firewalls:
+        description: Firewall names.
+        type: list
+        elements: str
+        default: []
+      networks:
+        description: Network names.
+        type: list
+        elements: str
+        default: []
+      placement_groups:
+        description: Placement group names.
+        type: list
+        elements: str
+        default: []
+      ssh_keys:
+        description: SSH key names.
+        type: list
+        elements: str
+        default: []
   max_parallel:
     description: How many requests that create or change servers run at the same time.
     type: int
@@ -155,19 +197,19 @@ author:
 """
 
 EXAMPLES = r"""
+# Each host of the play has a variable "server" with the options of its server, e.g.
+#   server: {name: web1, server_type: cx23, image: debian-12, location: fsn1, ssh_keys: [admin]}
 - name: Provision every host of the play in one task
   nixos_hetzner.vps.hcloud_fleet:
     fleet: prod
-    servers: >-
-      {{ ansible_play_hosts_all | map('extract', hostvars)
-         | map(attribute='hardware_server') | list }}
+    servers: "{{ ansible_play_hosts_all | map('extract', hostvars, 'server') | list }}"
   run_once: true
   delegate_to: localhost
   register: fleet
 
 - name: Point Ansible at the new servers
   ansible.builtin.set_fact:
-    ansible_host: "{{ fleet.servers[inventory_hostname].ipv4 }}"
+    ansible_host: "{{ fleet.servers[server.name].ipv4 }}"
 
 - name: Three web servers in rescue mode; remove fleet members no longer listed
   nixos_hetzner.vps.hcloud_fleet:
@@ -229,6 +271,18 @@ summary:
       elements: str
       returned: always
       sample: []
+    rebooted:
+      description: Servers that this run boots again (shutdown and power on, reset, reboot).
+      type: list
+      elements: str
+      returned: always
+      sample: [db1]
+    pending:
+      description: Servers with changes that need O(servers[].allow_reboot) and were not done.
+      type: list
+      elements: str
+      returned: always
+      sample: []
 failed_servers:
   description: The error of each server that could not be reconciled (the task then fails).
   returned: when some servers failed
@@ -271,6 +325,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     observe_server,
     plan_fleet,
     server_facts,
+    with_outcome,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate import (
     check_catalog,
@@ -318,6 +373,12 @@ class HcloudFleet(HcloudModule):
             self._catalogs = Catalogs(self.client)
         return self._catalogs
 
+    def _planned(self, kind):
+        """Names of ``kind`` that count as planned: only in check mode (see O(planned))."""
+        if not self.module.check_mode:
+            return ()
+        return (self.params.get("planned") or {}).get(kind) or ()
+
     def validate(self):
         check_labels({"fleet": self.fleet}, where="fleet name (it is stored as label value)")
 
@@ -325,8 +386,10 @@ class HcloudFleet(HcloudModule):
         raw = self.list_all("/servers", "servers", {"label_selector": "fleet=%s" % self.fleet})
         self.observed = [observe_server(s) for s in raw]
         self.raw_types = dict((s["name"], s.get("server_type")) for s in raw)
-        self.refs["firewalls"] = self.catalogs.ids("firewalls", _refs_in(self.desired, "firewalls"))
-        self.refs["networks"] = self.catalogs.ids("networks", _refs_in(self.desired, "networks"))
+        self.refs["firewalls"] = self.catalogs.ids("firewalls", _refs_in(self.desired, "firewalls"),
+                                                   planned=self._planned("firewalls"))
+        self.refs["networks"] = self.catalogs.ids("networks", _refs_in(self.desired, "networks"),
+                                                  planned=self._planned("networks"))
         return self.observed
 
     def _validate_catalogs(self, fplan):
@@ -362,9 +425,11 @@ class HcloudFleet(HcloudModule):
                 checks.extend((catalog, n, None) for n in names)
         check_catalog(checks)
         self._check_deprecations(creates, type_changes, unknown["server_types"])
-        self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"))
+        self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"),
+                                                  planned=self._planned("ssh_keys"))
         pgs = _refs_in(creates, "placement_group")
-        self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs)
+        self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs,
+                                                          planned=self._planned("placement_groups"))
 
     def _check_deprecations(self, creates, type_changes, fetched):
         """No create or change_type to a type the API no longer sells in the location (one
@@ -401,6 +466,9 @@ class HcloudFleet(HcloudModule):
             raise HcloudError("invalid servers: %s" % "; ".join(fplan.problems), code="invalid_input",
                               details={"problems": fplan.problems})
         self.fleet_plan = fplan
+        for sentences in fplan.pending.values():
+            for sentence in sentences:
+                self.module.warn(sentence)
         if not fplan.conflicts:
             self._validate_catalogs(fplan)
         # The base class needs one Plan: it carries changed, diff and the conflicts.
@@ -409,13 +477,16 @@ class HcloudFleet(HcloudModule):
         self.extra_result["summary"] = fplan.summary()
         return plan
 
-    def _facts_from(self, flat_servers):
+    def _facts_from(self, flat_servers, jobs):
         by_name = dict((s["name"], s) for s in flat_servers)
+        done = dict((j.name, j.done) for j in jobs)
         out = {}
         for d in self.desired:
             if d["state"] == "absent":
                 continue
-            out[d["name"]] = server_facts(by_name.get(d["name"]))
+            facts = server_facts(by_name.get(d["name"]))
+            out[d["name"]] = with_outcome(facts, done.get(d["name"], []),
+                                          self.fleet_plan.plans[d["name"]].pending)
         return out
 
     def apply(self, plan, observed):
@@ -434,7 +505,7 @@ class HcloudFleet(HcloudModule):
         ops.run(jobs)
         raw = self.list_all("/servers", "servers", {"label_selector": "fleet=%s" % self.fleet})
         fresh = [observe_server(s) for s in raw]
-        facts = self._facts_from(fresh)
+        facts = self._facts_from(fresh, jobs)
         passwords = dict((j.name, j.root_password) for j in jobs if j.root_password)
         if passwords:
             self.extra_result["root_passwords"] = passwords
@@ -476,6 +547,9 @@ def main():
             fleet=dict(type="str", required=True),
             servers=dict(type="list", elements="dict", required=True, options=SERVER_OPTIONS),
             prune=dict(type="bool", default=False),
+            planned=dict(type="dict", options=dict(
+                (kind, dict(type="list", elements="str", default=[]))
+                for kind in ("firewalls", "networks", "placement_groups", "ssh_keys"))),
             max_parallel=dict(type="int", default=10),
         ),
         supports_check_mode=True,

@@ -90,6 +90,13 @@ options:
       - Labels of the network. When given, they replace all its labels. Omitted means left as is.
     type: dict
     version_added: 0.1.0
+  keep_if_in_use:
+    description:
+      - With O(state=absent), leave the network alone when any server is attached to it or it has delete protection, instead of failing. Nothing
+        is changed, and RV(kept) says why. For tear-downs that must never touch what others use.
+    type: bool
+    default: false
+    version_added: 0.1.0
   state:
     description: Whether the network exists.
     type: str
@@ -176,6 +183,11 @@ hcloud_network:
       type: list
       elements: int
       sample: [101]
+kept:
+  description: Why O(keep_if_in_use) left the resource in place.
+  returned: when O(state=absent) and O(keep_if_in_use) kept the resource
+  type: str
+  sample: "network fleet is in use: servers 101 are attached"
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -223,6 +235,15 @@ class Network(HcloudModule):
         return observe_network(self.find_by_name(URL, "networks", self.params["name"]))
 
     def plan(self, observed):
+        if observed is not None:
+            reasons = []
+            if observed.get("servers"):
+                reasons.append("servers %s are attached" % ", ".join(str(i) for i in observed["servers"]))
+            if observed.get("delete_protection"):
+                reasons.append("it has delete protection")
+            kept = self.kept_in_use("network %s" % observed["name"], reasons)
+            if kept is not None:
+                return kept
         desired = dict(
             name=self.params["name"],
             ip_range=self.ip_range,
@@ -315,6 +336,7 @@ ARGUMENT_SPEC = dict(
     expose_routes_to_vswitch=dict(type="bool"),
     delete_protection=dict(type="bool"),
     labels=dict(type="dict"),
+    keep_if_in_use=dict(type="bool", default=False),
     state=dict(type="str", default="present", choices=["present", "absent"]),
 )
 

@@ -39,6 +39,13 @@ options:
       - Omitted means the labels are left as they are.
     type: dict
     version_added: 0.1.0
+  keep_if_in_use:
+    description:
+      - With O(state=absent), leave the placement group alone when any server is in it, instead of failing. Nothing
+        is changed, and RV(kept) says why. For tear-downs that must never touch what others use.
+    type: bool
+    default: false
+    version_added: 0.1.0
   state:
     description: Whether the group exists.
     type: str
@@ -93,6 +100,11 @@ hcloud_placement_group:
       type: list
       elements: int
       sample: [101, 102]
+kept:
+  description: Why O(keep_if_in_use) left the resource in place.
+  returned: when O(state=absent) and O(keep_if_in_use) kept the resource
+  type: str
+  sample: "placement group db-spread is in use: servers 101 are in it"
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -123,6 +135,11 @@ class PlacementGroup(HcloudModule):
         return observe_group(self.find_by_name(URL, "placement_groups", self.params["name"]))
 
     def plan(self, observed):
+        if observed is not None and observed["servers"]:
+            kept = self.kept_in_use("placement group %s" % observed["name"],
+                                    ["servers %s are in it" % ", ".join(str(i) for i in observed["servers"])])
+            if kept is not None:
+                return kept
         desired = dict(name=self.params["name"], type=self.params["type"],
                        labels=normalize_labels(self.params["labels"]))
         plan = plan_simple(observed, desired, self.params["state"], updatable=("labels",),
@@ -160,6 +177,7 @@ ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
     type=dict(type="str", default="spread", choices=["spread"]),
     labels=dict(type="dict"),
+    keep_if_in_use=dict(type="bool", default=False),
     state=dict(type="str", default="present", choices=["present", "absent"]),
 )
 

@@ -55,8 +55,10 @@ options:
   server_type:
     description:
       - The server type, for example V(cx23) or V(cax11). Needed to create a server.
-      - On an existing server a different type is applied with C(change_type); a running
-        server is powered off for that and powered on again afterwards.
+      - On an existing server a different type is applied with C(change_type). A running
+        server must be shut down for that and is booted again afterwards, so this needs
+        O(allow_reboot=true); without it the change is reported (a warning, and
+        RV(hcloud_server.pending_changes)) and not carried out.
       - An unknown type fails before anything is created, listing the valid types.
     type: str
     version_added: 0.1.0
@@ -141,6 +143,21 @@ options:
   rebuild_protection:
     description: Whether the server is protected against rebuilds.
     type: bool
+    version_added: 0.1.0
+  allow_reboot:
+    description:
+      - Allow a change that reboots a running server, which is a O(server_type) change. An
+        encrypted server then waits for its passphrase at boot.
+      - The server is shut down gracefully (ACPI), powered off only if it is still running
+        after O(shutdown_timeout) seconds, changed, and powered on again. The diff says
+        C(reboot), and RV(hcloud_server.rebooted) is true.
+    type: bool
+    default: false
+    version_added: 0.1.0
+  shutdown_timeout:
+    description: Seconds to wait for a graceful shutdown before the server is powered off.
+    type: int
+    default: 60
     version_added: 0.1.0
 notes:
   - >-
@@ -286,6 +303,21 @@ hcloud_server:
       type: int
       returned: always
       sample: 40
+    rebooted:
+      description:
+        - Whether this task boots the server again (in check mode, whether it would). An encrypted server
+          then waits for its passphrase.
+      type: bool
+      returned: always
+      sample: false
+    pending_changes:
+      description: Changes that were asked for but not carried out because they need O(allow_reboot).
+      type: list
+      elements: str
+      returned: always
+      sample:
+        - "server web1: server_type cx23 -> cx33 needs a reboot (shutdown, change_type, power on),
+          so it was not done; set allow_reboot=true to allow it"
 root_password:
   description:
     - The root password the API generated because no SSH key was given. A secret; use
@@ -316,6 +348,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     server_facts,
     server_option_spec,
     validate_server,
+    with_outcome,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate import check_catalog
 
@@ -352,6 +385,8 @@ class HcloudServer(HcloudModule):
 
     def plan(self, observed):
         plan = plan_server(observed, self.desired, self.refs)
+        for sentence in plan.pending:
+            self.module.warn(sentence)
         if plan.conflicts:
             return plan
         checks = []
@@ -415,7 +450,7 @@ class HcloudServer(HcloudModule):
         if plan.op == "delete":
             return {}
         fresh = self.request("GET", "/servers/%d" % job.server_id)["server"]
-        return server_facts(observe_server(fresh))
+        return with_outcome(server_facts(observe_server(fresh)), job.done, plan.pending)
 
     def facts(self, observed, plan):
         if plan.op == "delete" or (observed is None and not plan.changed):

@@ -72,7 +72,8 @@ def test_fleet_check_real_check_real_and_facts(lab):
 
     s_check, s_real = results[4], results[5]
     assert s_check["summary"] == {"create": ["web3"], "update": ["web1", "web2"], "delete": [],
-                                  "unchanged": ["arm1"], "kept_protected": []}
+                                  "unchanged": ["arm1"], "kept_protected": [], "rebooted": [],
+                                  "pending": []}
     assert s_check["diff"]["before"]["servers"]["web1"]["labels"] == {"role": "web", "fleet": "web"}
     assert s_check["diff"]["after"]["servers"]["web1"]["labels"] == {"role": "db", "fleet": "web"}
     assert s_real["servers"]["web2"]["status"] == "off"
@@ -141,6 +142,39 @@ def test_bad_input_fails_before_anything_is_created(lab):
     assert "'a b'" in r["labels"]["msg"] and "listed twice" in r["twice"]["msg"]
     assert "not valid!" in r["fleet label"]["msg"]
     assert "unknown ssh key 'nobody'" in r["ssh key"]["msg"]
+    assert lab.calls("POST", "/v1/servers") == 0 and not lab.servers()
+
+
+def test_boolean_label_is_refused_before_anything_is_created(lab):
+    # The original failure: {public: true} was stored as "True" (then "-l public=true" found
+    # nothing), because the check ran on labels already turned into strings.
+    r = run_tasks([{"name": "bool", "ignore_errors": True,
+                    F: {"fleet": "x", "servers": [server("pub1", labels={"public": True})]}}], env=env(lab))
+    assert r[0]["failed"] and "boolean, not a string; quote it" in r[0]["msg"], r[0]
+    assert lab.calls("POST", "/v1/servers") == 0 and not lab.servers()
+
+
+def test_check_mode_counts_planned_shared_resources(lab):
+    # The original failure: --check on a fresh fleet stopped at "unknown firewall
+    # 'myfleet-firewall'; valid values: (none)", because the firewall that the same run
+    # creates first did not exist yet.
+    args = {"fleet": "fresh", "servers": [server("new1", firewalls=["fresh-firewall"],
+                                                 placement_group="fresh-spread",
+                                                 private_networks=["fresh-net"], ssh_keys=["fresh-admin"])]}
+    planned = {"firewalls": ["fresh-firewall"], "networks": ["fresh-net"],
+               "placement_groups": ["fresh-spread"], "ssh_keys": ["fresh-admin"]}
+    r = by_task(run_tasks([
+        {"name": "unplanned", "check_mode": True, "ignore_errors": True, F: args},
+        {"name": "planned", "check_mode": True, "ignore_errors": True, F: dict(args, planned=planned)},
+        # Outside check mode, planned names must exist: nothing is created.
+        {"name": "real", "ignore_errors": True, F: dict(args, planned=planned)},
+    ], diff=True, env=env(lab)))
+    assert r["unplanned"]["failed"] and "unknown firewall 'fresh-firewall'" in r["unplanned"]["msg"]
+    ok = r["planned"]
+    assert not ok.get("failed"), ok
+    assert ok["changed"] and ok["summary"]["create"] == ["new1"]
+    assert ok["diff"]["after"]["servers"]["new1"]["firewalls"] == ["fresh-firewall"]
+    assert r["real"]["failed"] and "unknown" in r["real"]["msg"]
     assert lab.calls("POST", "/v1/servers") == 0 and not lab.servers()
 
 

@@ -52,7 +52,8 @@ def make_server(lab, **kw):
 def test_lifecycle_check_real_check_real(lab):
     steps = [
         ("create", dict(BASE, labels={"role": "web"}, state="started")),
-        ("change", {"name": "web1", "labels": {"role": "db"}, "server_type": "cx33", "backups": True}),
+        ("change", {"name": "web1", "labels": {"role": "db"}, "server_type": "cx33", "backups": True,
+                    "allow_reboot": True}),
         ("stop", {"name": "web1", "state": "stopped"}),
         ("start", {"name": "web1", "state": "started"}),
         ("delete", {"name": "web1", "state": "absent"}),
@@ -79,6 +80,9 @@ def test_lifecycle_check_real_check_real(lab):
     change = res["change"]
     assert change[0]["diff"]["before"]["server_type"] == "cx23"
     assert change[0]["diff"]["after"]["server_type"] == "cx33"
+    assert "graceful shutdown" in change[0]["diff"]["after"]["reboot"]
+    assert change[0]["hcloud_server"]["rebooted"] and change[1]["hcloud_server"]["rebooted"]
+    assert not change[3]["hcloud_server"]["rebooted"]
     facts = change[3]["hcloud_server"]
     assert facts["server_type"] == "cx33" and facts["labels"] == {"role": "db"}
     assert facts["backups"] is True and facts["status"] == "running"  # powered on again
@@ -87,6 +91,28 @@ def test_lifecycle_check_real_check_real(lab):
     assert res["start"][1]["hcloud_server"]["status"] == "running"
     assert res["delete"][1]["hcloud_server"] == {}
     assert lab_server(lab, "web1") is None
+
+
+def test_type_change_needs_allow_reboot_and_shuts_down_gracefully(lab):
+    # The original failure: changing cx23 to cx33 ran a hard poweroff, change_type and
+    # poweron without warning. Now: reported and not done, unless allow_reboot; then a
+    # graceful shutdown (the lab counts the actions it was asked for).
+    make_server(lab)
+    tasks = [
+        {"name": "no opt-in", M: {"name": "web1", "server_type": "cx33"}},
+        {"name": "opt-in", M: {"name": "web1", "server_type": "cx33", "allow_reboot": True}},
+    ]
+    r = by_task(run_tasks(tasks, diff=True, env=env(lab), expect_ok=True))
+    no = r["no opt-in"]
+    assert not no["changed"] and no["hcloud_server"]["server_type"] == "cx23"
+    assert "needs a reboot" in no["hcloud_server"]["pending_changes"][0]
+    assert any("allow_reboot=true" in w for w in no.get("warnings", [])), no
+    yes = r["opt-in"]
+    assert yes["changed"] and yes["hcloud_server"]["server_type"] == "cx33"
+    assert yes["hcloud_server"]["rebooted"] and yes["hcloud_server"]["status"] == "running"
+    assert lab.calls("POST", "/v1/servers/{id}/actions/shutdown") == 1
+    assert lab.calls("POST", "/v1/servers/{id}/actions/poweroff") == 0
+    assert lab_server(lab, "web1")["status"] == "running"
 
 
 def test_rescue(lab):

@@ -10,6 +10,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     observe_server,
     plan_fleet,
     plan_server,
+    reboots,
     server_facts,
     validate_server,
 )
@@ -83,11 +84,36 @@ def test_same_server_is_a_no_op_and_omitted_options_change_nothing():
                                    labels={"a": "1"}, backups=True, delete_protection=True)).changed
 
 
-def test_type_change_of_running_server_powers_off_and_on():
+def test_type_change_of_running_server_needs_allow_reboot():
+    # The original failure: a plain type change ran a hard poweroff, change_type and
+    # poweron, and the diff showed only the type. Without the opt-in it is reported only.
     plan = plan_server(obs(), want(server_type="cx33"))
-    assert plan.steps == ["power_off", "change_type", "power_on"]
+    assert plan.steps == [] and not plan.changed
+    assert plan.after["server_type"] == "cx23"
+    assert len(plan.pending) == 1 and "cx23 -> cx33 needs a reboot" in plan.pending[0]
+    assert "allow_reboot=true" in plan.pending[0]
+    facts = server_facts(obs(), plan)
+    assert facts["pending_changes"] == plan.pending and facts["rebooted"] is False
+
+
+def test_type_change_with_allow_reboot_shuts_down_gracefully_and_says_reboot():
+    plan = plan_server(obs(), want(server_type="cx33", allow_reboot=True, shutdown_timeout=30))
+    assert plan.steps == ["shutdown", "wait_off", "change_type", "power_on"]
     assert plan.before["server_type"] == "cx23" and plan.after["server_type"] == "cx33"
     assert plan.after["status"] == "running"
+    assert "reboot" not in plan.diff["before"]
+    assert plan.diff["after"]["reboot"].startswith("graceful shutdown (power off after 30 s)")
+    assert reboots(plan) and server_facts(obs(), plan)["rebooted"] is True
+    assert not plan.pending
+
+
+def test_fleet_summary_names_rebooted_and_pending_servers():
+    observed = [obs(id=1, name="a", labels={"fleet": "web"}), obs(id=2, name="b", labels={"fleet": "web"})]
+    desired = [fleet_desired("a", server_type="cx33", allow_reboot=True),
+               fleet_desired("b", server_type="cx33")]
+    fp = plan_fleet(observed, desired, "web")
+    assert fp.summary()["rebooted"] == ["a"] and fp.summary()["pending"] == ["b"]
+    assert fp.summary()["update"] == ["a"] and "b" in fp.summary()["unchanged"]
 
 
 def test_type_change_of_stopped_server_to_state_stopped():
@@ -186,10 +212,26 @@ def test_validate_server_messages():
     ({"UPPER.example/x": "y"}, False),
     ({"hetzner.cloud/x": "y"}, False),
     ({"k": True}, False),
+    ({"k": 1}, False),
+    ({"k": 1.5}, False),
     ({"k": None}, False),
 ])
 def test_label_syntax(labels, ok):
     assert (label_problems(labels) == []) == ok
+
+
+def test_boolean_label_is_refused_after_normalisation():
+    # The original failure: desired_server() turned {public: true} into "True" before
+    # validate_server() looked at it, so the boolean check never fired and the server was
+    # stored with public=True (which "-l public=true" does not find).
+    d = desired_server({"name": "web1", "labels": {"public": True}})
+    assert d["labels"] == {"public": "True"}
+    problems = validate_server(d)
+    assert problems and "boolean, not a string; quote it" in problems[0]
+    assert "public: 'true'" in problems[0]
+    fp = plan_fleet([], [dict(d, server_type="cx23", image="debian-12")], "web")
+    assert fp.problems and "boolean" in fp.problems[0]
+    assert validate_server(desired_server({"name": "web1", "labels": {"public": "true"}})) == []
 
 
 def test_check_labels_error_names_the_label():
@@ -209,7 +251,7 @@ def test_catalog_lists_valid_values():
 
 # ------------------------------------------------------------------ plan_fleet
 def fleet_desired(name, **kw):
-    d = want(name=name, server_type="cx23", image="debian-12", **kw)
+    d = want(**dict(dict(name=name, server_type="cx23", image="debian-12"), **kw))
     if d["labels"] is not None:
         d["labels"] = fleet_labels("web", d["labels"])
     return d
