@@ -63,7 +63,7 @@ STANDIN_INITRD_EXCLUDE = [
     "./usr/share/zoneinfo", "./usr/share/i18n", "./usr/share/locale", "./var/lib/apt",
     "./var/cache", "./var/lib/dpkg", "./usr/lib/standin", "./usr/share/mime",
     "./usr/lib/modules/*/kernel/fs", "./usr/lib/modules/*/kernel/sound",
-    "./usr/lib/modules/*/kernel/net/*", "./usr/lib/modules/*/kernel/drivers/gpu",
+    "./usr/lib/modules/*/kernel/drivers/gpu",
     "./usr/lib/modules/*/kernel/drivers/hid", "./usr/lib/modules/*/kernel/drivers/input",
     "./usr/lib/modules/*/kernel/drivers/infiniband", "./usr/lib/modules/*/kernel/drivers/nvme",
     "./usr/lib/modules/*/kernel/drivers/xen", "./usr/lib/modules/*/kernel/drivers/hv",

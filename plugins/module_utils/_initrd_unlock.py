@@ -30,7 +30,9 @@ import subprocess
 import time
 
 MARK = "NH-STATE:"
-PROMPT_RE = re.compile(r"(?i)(passphrase|password)[^\n]*:\s*$")
+# systemd's prompt, e.g. "Please enter passphrase for disk rpool-luks (cryptroot): (press
+# TAB for no echo)"; anything that asks for a passphrase or password counts.
+PROMPT_RE = re.compile(r"(?i)(passphrase|password)")
 
 # ssh's words for failures that retrying cannot mend
 HOST_KEY_ERRORS = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED",
@@ -188,7 +190,7 @@ class Conversation(object):
                     since_answer += chunk.decode(errors="replace")
                     asked = "asked" in states(out.decode(errors="replace"))
                     if (send and asked and self.answers < self.max_answers
-                            and PROMPT_RE.search(since_answer.rstrip("\r\n ") + " ")):
+                            and PROMPT_RE.search(since_answer.split(MARK + "asked", 1)[-1])):
                         proc.stdin.write(self.passphrase + b"\n")
                         proc.stdin.flush()
                         self.answers += 1

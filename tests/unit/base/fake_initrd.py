@@ -44,7 +44,9 @@ try:
         say("NH-STATE:already\r\n")
         sys.exit(0)
     say("NH-STATE:asked\r\n")
-    say("\U0001f510 Please enter passphrase for disk cryptroot (cryptroot): ")
+    # systemd 252's prompt, as systemd-tty-ask-password-agent prints it
+    say("\x1b[0;1;39mPlease enter passphrase for disk rpool-luks (cryptroot): "
+        "(press TAB for no echo) \x1b[0m")
     pw = read_line()
     if scenario == "echo":  # a terminal that echoed the passphrase back
         say(pw + "\r\n")
