@@ -18,14 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 # Everything a user of the collection gets, at the top of the tarball.
 ALLOWED_TOP = {
     "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "CHANGELOG.md",
-    "requirements.txt", "changelogs", "meta", "plugins", "roles", "playbooks", "nix",
+    "requirements.txt", "bindep.txt", "changelogs", "meta", "plugins", "roles", "playbooks", "nix",
     "docs", "inventories",
 }
 # Must be there: collection metadata, the execution environment definition, the
 # changelog that antsibull-changelog maintains, and what the roles read at run time.
 REQUIRED = {
     "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "CHANGELOG.md",
-    "requirements.txt", "meta/runtime.yml", "meta/execution-environment.yml",
+    "requirements.txt", "bindep.txt", "meta/runtime.yml", "meta/execution-environment.yml",
     "changelogs/changelog.yaml", "changelogs/config.yaml",
     "plugins/modules/hcloud_fleet.py", "plugins/inventory/hcloud.py",
     "roles/base/meta/argument_specs.yml", "playbooks/site.yml", "playbooks/destroy.yml",
@@ -33,8 +33,11 @@ REQUIRED = {
 }
 # Directories shipped whole: every tracked file under them must be in the tarball.
 SHIPPED_DIRS = ("plugins", "roles", "playbooks", "nix", "docs", "meta", "inventories/example")
-FORBIDDEN_PARTS = {"tests", "lab", "scripts", "benchmarks", "molecule", ".ci", "__pycache__",
-                   "fragments", ".venv", ".venv-2.21", ".collections"}
+# Repository directories that are not the collection (nix/tests is the flake's own checks,
+# which flake.nix imports, so only top-level names count here).
+FORBIDDEN_TOP = {"tests", "lab", "scripts", "benchmarks", "molecule", ".ci", ".collections",
+                 ".lab", ".venv", ".venv-2.21"}
+FORBIDDEN_ANYWHERE = {"__pycache__", ".pytest_cache", "fragments", ".git"}
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +69,9 @@ def test_required_files_are_shipped(members):
 
 def test_nothing_of_the_lab_tests_or_tooling(members):
     for name in members:
-        parts = set(name.split("/"))
-        assert not parts & FORBIDDEN_PARTS, name
+        parts = name.split("/")
+        assert parts[0] not in FORBIDDEN_TOP, name
+        assert not set(parts) & FORBIDDEN_ANYWHERE, name
         assert not name.startswith("inventories/lab"), name
         assert "vault-password" not in name, name
         assert not name.endswith((".pyc", ".tar.gz")), name
@@ -78,8 +82,8 @@ def test_nothing_of_the_lab_tests_or_tooling(members):
 def test_no_untracked_file_and_no_tracked_file_lost(members):
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    tracked = set(subprocess.run(["git", "-C", str(ROOT), "ls-files"], check=True,
-                                 capture_output=True, text=True).stdout.split())
+    tracked = set(subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], check=True,
+                                 capture_output=True, text=True).stdout.split("\0")) - {""}
     files = {n for n, m in members.items() if m.isfile()} - {"MANIFEST.json", "FILES.json"}
     assert files <= tracked, f"files that git does not track: {sorted(files - tracked)}"
     for d in SHIPPED_DIRS:
