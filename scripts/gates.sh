@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
-export PATH="$ROOT/.venv/bin:$PATH"
+# GATES_VENV: the venv whose tools run the gates (.venv: ansible-core 2.19; .venv-2.21).
+export PATH="$ROOT/${GATES_VENV:-.venv}/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -89,7 +90,9 @@ sanity() {
   mkdir -p "$cache"
   cp "$ROOT/tests/sanity/get_pip_offline.py" "$cache/get_pip_${v//./_}.py"
   python "$ROOT/tests/sanity/get_pip_offline.py" --write-config "$cache/pip-offline.conf"
-  (cd "$src" && ansible-test sanity --python "$py" --color no)
+  # SANITY_ARGS: extra arguments, e.g. "--test pylint" to run one test.
+  # shellcheck disable=SC2086
+  (cd "$src" && ansible-test sanity --python "$py" --color no ${SANITY_ARGS:-})
 }
 
 molecule_run() {

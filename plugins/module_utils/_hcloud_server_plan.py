@@ -61,6 +61,7 @@ def server_option_spec(states):
         rebuild_protection=dict(type="bool"),
     )
 
+
 #: The fields that describe a server in diffs and facts, in display order.
 FIELDS = ("name", "server_type", "image", "location", "labels", "backups", "delete_protection",
           "rebuild_protection", "placement_group", "enable_ipv4", "enable_ipv6", "firewalls",
@@ -413,8 +414,8 @@ def plan_fleet(observed_servers, desired_servers, fleet, prune=False, refs=None)
         where = "servers[%d] (%s)" % (i, desired.get("name"))
         problems.extend(validate_server(desired, where))
         if desired.get("state") not in FLEET_STATES:
-            problems.append("%s: state %r is not one of %s" % (where, desired.get("state"),
-                                                                ", ".join(FLEET_STATES)))
+            problems.append("%s: state %r is not one of %s" % (
+                where, desired.get("state"), ", ".join(FLEET_STATES)))
         if desired.get("name") in seen:
             problems.append("%s: the name is listed twice" % where)
         seen.add(desired.get("name"))

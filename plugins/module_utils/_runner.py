@@ -143,7 +143,7 @@ class Runner(object):
         env = dict(os.environ)
         env.update(C_ENV)
         try:
-            proc = subprocess.run(argv, input=data if data is not None else b"",
+            proc = subprocess.run(argv, input=data if data is not None else b"", check=False,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         except OSError as exc:
             return 127, "", "%s: %s" % (argv[0], exc)

@@ -41,7 +41,7 @@ def write_config(path):
         key, sep, value = line.partition("=")
         if not sep:
             continue
-        section, _, option = key.rpartition(".")
+        section, _sep, option = key.rpartition(".")
         # ":env:" entries are PIP_* variables; they apply to every command, like [global].
         section = "global" if section in ("", ":env:") else section
         if not conf.has_section(section):
