@@ -5,6 +5,10 @@
 #                               a temporary path, a playbook that runs from that install
 #   scripts/gates.sh sanity     ansible-test sanity, every test that applies to a collection,
 #                               offline (tests/sanity/get_pip_offline.py); fails on errors
+#   scripts/gates.sh changelog  antsibull-changelog lint of the fragments, and CHANGELOG.md is
+#                               exactly what changelogs/ generates
+#   scripts/gates.sh docs       antsibull-docs lint-collection-docs (modules, the inventory
+#                               plugin, the roles' argument specs, cross references)
 #   scripts/gates.sh molecule   molecule scenarios on private labs: the API-only ones
 #                               (hardware, security, services, base; MOLECULE_API_SCENARIOS
 #                               picks them) and, with MOLECULE_VM=1, default and storage on
@@ -95,6 +99,25 @@ sanity() {
   (cd "$src" && ansible-test sanity --python "$py" --color no ${SANITY_ARGS:-})
 }
 
+changelog() {
+  echo "== antsibull-changelog: lint the fragments; CHANGELOG.md is what changelogs/ generates"
+  local tmp
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  antsibull-changelog lint
+  antsibull-changelog generate --output "$tmp/CHANGELOG.md" --output-format md
+  if ! diff -u CHANGELOG.md "$tmp/CHANGELOG.md"; then
+    echo "CHANGELOG.md is not generated from changelogs/ (run: antsibull-changelog generate)" >&2
+    return 1
+  fi
+}
+
+docs() {
+  echo "== antsibull-docs lint-collection-docs: modules, inventory plugin, roles, references"
+  antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all \
+    --disallow-unknown-collection-refs "$ROOT"
+}
+
 molecule_run() {
   # MOLECULE_API_SCENARIOS: the API-only scenarios to run (default: all four; "" for none).
   # MOLECULE_VM=1: also the qemu lab scenarios (default = full site, storage).
@@ -136,8 +159,10 @@ for gate in "${@:-lint build sanity molecule}"; do
       lint) lint ;;
       build) build ;;
       sanity) sanity ;;
+      changelog) changelog ;;
+      docs) docs ;;
       molecule) molecule_run ;;
-      *) echo "usage: $0 [lint|build|sanity|molecule]..." >&2; exit 2 ;;
+      *) echo "usage: $0 [lint|build|sanity|changelog|docs|molecule]..." >&2; exit 2 ;;
     esac
   done
 done
