@@ -53,7 +53,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from lab_fixture import start_lab  # noqa: E402  (the same lab the tests use)
 
-OURS_BIN = ROOT / ".venv" / "bin"
+# Ours on the same ansible-core as the peer venv (2.21, see setup-peers.sh).
+OURS_BIN = Path(os.environ.get("NH_BENCH_OURS_BIN", ROOT / ".venv-2.21" / "bin"))
 PEER_VENV = HERE / ".venv-peers"
 PEER_BIN = PEER_VENV / "bin"
 OUT = HERE / "out"
