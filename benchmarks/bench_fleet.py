@@ -9,7 +9,7 @@ One command, one lab, one run:
 It starts the Hetzner Cloud API emulator (``hcloud-lab serve``) with 40 ms latency per
 request and a realistic create_server action (45 s nominal, time-scaled by --time-scale so
 the run stays short), creates ``benchmarks/.venv-peers`` if needed (setup-peers.sh: the PyPI
-package ``ansible`` 12.x with hetzner.hcloud, plus hcloud), and measures, for ours and the
+package ``ansible`` 14.x with hetzner.hcloud, plus hcloud), and measures, for ours and the
 peer in turn:
 
 1. creating a 50-server fleet from an empty project,
@@ -473,6 +473,7 @@ def main(argv=None):
         "cores": os.cpu_count(),
         "load": {"start": load_start, "end": os.getloadavg()},
         "peer_ansible_version": peer_version,
+        "peer_versions": peer_versions.read(),
         "config": {"n": args.n, "big": args.big, "reps": args.reps, "big_reps": args.big_reps,
                    "latency": cfg["latency"], "time_scale": cfg["time_scale"],
                    "rate_limit": cfg["rate_limit"], "rate_refill": cfg["rate_refill"]},
