@@ -33,18 +33,18 @@ t0=$SECONDS
 stamp() { echo "-- [$(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s] $*"; }
 
 job_fast() {
-  echo "== ansible-core 2.19 / Python 3.11: ansible-lint (production), galaxy build + install + playbook"
+  stamp "== ansible-core 2.19 / Python 3.11: ansible-lint (production), galaxy build + install + playbook"
   scripts/gates.sh lint build
-  echo "== pytest (2.19): unit, emulator API, hcloud integration, nix, roles (no VM)"
+  stamp "== pytest (2.19): unit, emulator API, hcloud integration, nix, roles (no VM)"
   python -m pytest tests -m "not vm" --ignore=tests/tooling "$@"
-  echo "== molecule scenarios on the API lab (2.19)"
+  stamp "== molecule scenarios on the API lab (2.19)"
   MOLECULE_VM=0 scripts/gates.sh molecule
 }
 job_new() {
   export PATH="$PWD/.venv-2.21/bin:$PATH" GATES_VENV=.venv-2.21
-  echo "== ansible-core 2.21 / Python 3.13: ansible-lint, ansible-test sanity, changelog, docs"
+  stamp "== ansible-core 2.21 / Python 3.13: ansible-lint, ansible-test sanity, changelog, docs"
   scripts/gates.sh lint sanity changelog docs
-  echo "== pytest (2.21): unit, emulator API, hcloud integration, roles, tooling (no VM)"
+  stamp "== pytest (2.21): unit, emulator API, hcloud integration, roles, tooling (no VM)"
   python -m pytest tests/unit tests/lab tests/integration tests/roles tests/tooling \
     -m "not vm" -p no:cacheprovider "$@"
   # No molecule here: the four API scenarios cost 7 min wall / 2.7 CPU-min on 2.21
