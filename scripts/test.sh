@@ -41,6 +41,8 @@ job_fast() {
   MOLECULE_VM=0 scripts/gates.sh molecule
 }
 job_new() {
+  stamp "== .venv-2.21 (make setup-2.21; a no-op when it is up to date)"
+  make -s setup-2.21
   export PATH="$PWD/.venv-2.21/bin:$PATH" GATES_VENV=.venv-2.21
   stamp "== ansible-core 2.21 / Python 3.13: ansible-lint, ansible-test sanity, changelog, docs"
   scripts/gates.sh lint sanity changelog docs
