@@ -50,6 +50,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+import peer_versions  # noqa: E402
 
 from lab_fixture import start_lab  # noqa: E402  (the same lab the tests use)
 
@@ -261,8 +263,10 @@ def markdown(report):
         "Script: `benchmarks/bench_fleet.py` (run it with `.venv/bin/python benchmarks/bench_fleet.py`;",
         "it creates the peer venv `benchmarks/.venv-peers` with `benchmarks/setup-peers.sh`).",
         "Ours: one `nixos_hetzner.vps.hcloud_fleet` task (max_parallel 10). Peer: `hetzner.hcloud.server`",
-        "(from the PyPI package `ansible` %s) applied per host, `--forks 10`, `connection: local`,"
-        % report["peer_ansible_version"],
+        "(%s) applied per host, `--forks 10`, `connection: local`,"
+        % (peer_versions.describe("hetzner.hcloud", versions=report["peer_versions"])
+           if report.get("peer_versions") else "from the PyPI package `ansible` %s" % report["peer_ansible_version"]),
+        "Ours runs on the same ansible-core (`.venv-2.21`).",
         "`gather_facts: false`. Lab: %d ms latency per request, create_server %g s nominal x time scale"
         % (cfg["latency"] * 1000, CREATE_NOMINAL),
         "%g = one create action measured at **%.2f s** in this run (POST to success). Rate limit %d"
