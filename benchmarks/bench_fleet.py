@@ -266,8 +266,7 @@ def markdown(report):
         "(%s) applied per host, `--forks 10`, `connection: local`,"
         % (peer_versions.describe("hetzner.hcloud", versions=report["peer_versions"])
            if report.get("peer_versions") else "from the PyPI package `ansible` %s" % report["peer_ansible_version"]),
-        "Ours runs on the same ansible-core (`.venv-2.21`).",
-        "`gather_facts: false`. Lab: %d ms latency per request, create_server %g s nominal x time scale"
+        "`gather_facts: false`; ours runs on the same ansible-core (`.venv-2.21`). Lab: %d ms latency per request, create_server %g s nominal x time scale"
         % (cfg["latency"] * 1000, CREATE_NOMINAL),
         "%g = one create action measured at **%.2f s** in this run (POST to success). Rate limit %d"
         % (cfg["time_scale"], report["one_create_action"], cfg["rate_limit"]),
