@@ -9,7 +9,7 @@ One command, one lab, one run:
 It starts the Hetzner Cloud API emulator (``hcloud-lab serve``) with 40 ms latency per
 request and a realistic create_server action (45 s nominal, time-scaled by --time-scale so
 the run stays short), creates ``benchmarks/.venv-peers`` if needed (setup-peers.sh: the PyPI
-package ``ansible`` 12.x with hetzner.hcloud, plus hcloud), and measures, for ours and the
+package ``ansible`` 14.x with hetzner.hcloud, plus hcloud), and measures, for ours and the
 peer in turn:
 
 1. creating a 50-server fleet from an empty project,
@@ -50,10 +50,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+import peer_versions  # noqa: E402
 
 from lab_fixture import start_lab  # noqa: E402  (the same lab the tests use)
 
-OURS_BIN = ROOT / ".venv" / "bin"
+# Ours on the same ansible-core as the peer venv (2.21, see setup-peers.sh).
+OURS_BIN = Path(os.environ.get("NH_BENCH_OURS_BIN", ROOT / ".venv-2.21" / "bin"))
 PEER_VENV = HERE / ".venv-peers"
 PEER_BIN = PEER_VENV / "bin"
 OUT = HERE / "out"
@@ -260,9 +263,10 @@ def markdown(report):
         "Script: `benchmarks/bench_fleet.py` (run it with `.venv/bin/python benchmarks/bench_fleet.py`;",
         "it creates the peer venv `benchmarks/.venv-peers` with `benchmarks/setup-peers.sh`).",
         "Ours: one `nixos_hetzner.vps.hcloud_fleet` task (max_parallel 10). Peer: `hetzner.hcloud.server`",
-        "(from the PyPI package `ansible` %s) applied per host, `--forks 10`, `connection: local`,"
-        % report["peer_ansible_version"],
-        "`gather_facts: false`. Lab: %d ms latency per request, create_server %g s nominal x time scale"
+        "(%s) applied per host, `--forks 10`, `connection: local`,"
+        % (peer_versions.describe("hetzner.hcloud", versions=report["peer_versions"])
+           if report.get("peer_versions") else "from the PyPI package `ansible` %s" % report["peer_ansible_version"]),
+        "`gather_facts: false`; ours runs on the same ansible-core (`.venv-2.21`). Lab: %d ms latency per request, create_server %g s nominal x time scale"
         % (cfg["latency"] * 1000, CREATE_NOMINAL),
         "%g = one create action measured at **%.2f s** in this run (POST to success). Rate limit %d"
         % (cfg["time_scale"], report["one_create_action"], cfg["rate_limit"]),
@@ -472,6 +476,7 @@ def main(argv=None):
         "cores": os.cpu_count(),
         "load": {"start": load_start, "end": os.getloadavg()},
         "peer_ansible_version": peer_version,
+        "peer_versions": peer_versions.read(),
         "config": {"n": args.n, "big": args.big, "reps": args.reps, "big_reps": args.big_reps,
                    "latency": cfg["latency"], "time_scale": cfg["time_scale"],
                    "rate_limit": cfg["rate_limit"], "rate_refill": cfg["rate_refill"]},

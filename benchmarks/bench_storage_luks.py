@@ -2,8 +2,8 @@
 """Benchmark: nixos_hetzner.vps.luks_device vs community.crypto.luks_device.
 
 Everything runs in one lab rescue VM (real kernel, dm-crypt), in one run, with both sides
-executed by the same ansible-playbook (ansible-core 2.19 from benchmarks/.venv-peers, which
-holds community.crypto from the PyPI package ``ansible`` 12.x; ours comes from .collections).
+executed by the same ansible-playbook (ansible-core 2.21 from benchmarks/.venv-peers, which
+holds community.crypto from the PyPI package ``ansible`` 14.x; ours comes from .collections).
 
 1. **Data safety.** Two identical disks hold an ext4 filesystem with a file on it. Each
    module is asked for ``state: present`` with a passphrase (no force). Recorded as is:
@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import peer_versions  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 import ansible_runner  # noqa: E402
@@ -107,7 +109,7 @@ def outcome(res):
 
 def run_bench(vm, tmp, rounds):
     """Both measurements on a booted rescue VM; returns the report dict."""
-    report = {"rounds": rounds}
+    report = {"rounds": rounds, "peer_versions": peer_versions.read()}
     inv = vm.inventory(tmp / "inv.ini")
     vm.ssh(WRAP, check=True)
     # 1. data safety on ext4
@@ -227,12 +229,12 @@ def markdown(r):
     e, n = r["ext4"], r.get("noop")
     if "where" in r:
         where = ("`benchmarks/bench_storage_luks.py --host-loop`, on %s, both modules run by "
-                 "the same ansible-playbook (ansible-core 2.19.14; community.crypto from "
-                 "`ansible` 12.x)." % r["where"])
+                 "the same ansible-playbook (%s)." % (r["where"], peer_versions.describe(
+                     "community.crypto", versions=r.get("peer_versions"))))
     else:
         where = ("`benchmarks/bench_storage_luks.py --rounds %d`, one lab rescue VM, both "
-                 "modules run by the same ansible-playbook (ansible-core 2.19.14; "
-                 "community.crypto from `ansible` 12.x)." % r["rounds"])
+                 "modules run by the same ansible-playbook (%s)." % (r["rounds"], peer_versions.describe(
+                     "community.crypto", versions=r.get("peer_versions"))))
     lines = [
         "### luks_device vs community.crypto.luks_device",
         "",

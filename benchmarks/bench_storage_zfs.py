@@ -2,8 +2,8 @@
 """Benchmark: nixos_hetzner.vps.zfs_dataset / zpool vs community.general.zfs / zpool.
 
 Everything runs in one lab rescue VM (real kernel, real OpenZFS), in one run, with both
-sides executed by the same ansible-playbook (ansible-core 2.19 from benchmarks/.venv-peers,
-which holds the peers from the PyPI package ``ansible`` 12.x; ours comes from .collections).
+sides executed by the same ansible-playbook (ansible-core 2.21 from benchmarks/.venv-peers,
+which holds the peers from the PyPI package ``ansible`` 14.x; ours comes from .collections).
 
 1. **zfs no-op.** 10 datasets with 6 properties each (compression, atime, xattr, quota,
    recordsize, reservation; three of them sizes written as ``1G``/``16K``/``8M``) exist;
@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import peer_versions  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
@@ -184,6 +186,9 @@ def markdown(data):
     lines = [
         "### zfs_dataset vs community.general.zfs: no-op over %d datasets x %d properties" % (N_DATASETS, len(PROPS)),
         "",
+        "Both sides run by the same ansible-playbook (%s), %d rounds." % (
+            peer_versions.describe("community.general", versions=data.get("peer_versions")), data["rounds"]),
+        "",
         "| | processes (zfs+zpool) per run | per dataset | `zfs set` on a no-op | items reported changed | wall time, median (s) |",
         "|---|---|---|---|---|---|",
         "| nixos_hetzner.vps.zfs_dataset | %g | %g | %g | %s | %.1f |" % (
@@ -224,7 +229,8 @@ def main():
             inv = vm.inventory(Path(tmp) / "inv.ini")
             vm.ssh("sh -s", input=WRAP, check=True)
             rc, ver, _ = vm.ssh("zfs version | head -1; uname -r")
-            data = {"zfs_version": ver.split(), "rounds": args.rounds}
+            data = {"zfs_version": ver.split(), "rounds": args.rounds,
+                    "peer_versions": peer_versions.read()}
             data["zfs"] = bench_datasets(vm, inv, args.rounds)
             save(args.json, data)  # keep the first part if the second one fails
             data["zpool"] = bench_pools(vm, inv)

@@ -3,9 +3,12 @@
 #   scripts/gates.sh lint       ansible-lint, production profile, offline
 #   scripts/gates.sh build      ansible-galaxy collection build, install of the tarball into
 #                               a temporary path, a playbook that runs from that install
-#   scripts/gates.sh sanity     ansible-test sanity where it works offline (see
-#                               docs/implementation.md: it needs a download site we cannot
-#                               reach; the gate reports that and does not fail on it)
+#   scripts/gates.sh sanity     ansible-test sanity, every test that applies to a collection,
+#                               offline (tests/sanity/get_pip_offline.py); fails on errors
+#   scripts/gates.sh changelog  antsibull-changelog lint of the fragments, and CHANGELOG.md is
+#                               exactly what changelogs/ generates
+#   scripts/gates.sh docs       antsibull-docs lint-collection-docs (modules, the inventory
+#                               plugin, the roles' argument specs, cross references)
 #   scripts/gates.sh molecule   molecule scenarios on private labs: the API-only ones
 #                               (hardware, security, services, base; MOLECULE_API_SCENARIOS
 #                               picks them) and, with MOLECULE_VM=1, default and storage on
@@ -14,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.collections"
-export PATH="$ROOT/.venv/bin:$PATH"
+# GATES_VENV: the venv whose tools run the gates (.venv: ansible-core 2.19; .venv-2.21).
+export PATH="$ROOT/${GATES_VENV:-.venv}/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -68,28 +72,50 @@ PY
 }
 
 sanity() {
-  echo "== ansible-test sanity (offline where possible)"
+  # Every sanity test that applies to a collection, on the Python of the venv on PATH (3.11
+  # with ansible-core 2.19, 3.13 with 2.21). Fails on any error.
+  local py
+  py=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  echo "== ansible-test sanity (ansible-core $(python -c 'import ansible; print(ansible.__version__)'), Python $py, offline)"
   local tmp
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' RETURN
+  # From the built tarball, so that sanity sees exactly what users get.
   ansible-galaxy collection build --output-path "$tmp" "$ROOT" >/dev/null
-  mkdir -p "$tmp/src/ansible_collections/nixos_hetzner/vps"
-  tar -xzf "$tmp"/nixos_hetzner-vps-*.tar.gz -C "$tmp/src/ansible_collections/nixos_hetzner/vps"
-  # ansible-test downloads its pip bootstrap script from ci-files.testing.ansible.com;
-  # put the offline stand-in where it looks first.
-  local v
-  v=$(python -c 'from ansible_test._internal.python_requirements import get_venv_packages; print("24.2")' 2>/dev/null || echo 24.2)
-  mkdir -p "$HOME/.ansible/test/cache"
-  [ -f "$HOME/.ansible/test/cache/get_pip_${v//./_}.py" ] || \
-    cp "$ROOT/tests/sanity/get_pip_offline.py" "$HOME/.ansible/test/cache/get_pip_${v//./_}.py"
-  if (cd "$tmp/src/ansible_collections/nixos_hetzner/vps" && \
-      timeout 1200 ansible-test sanity --python 3.11 >"$tmp/sanity.log" 2>&1); then
-    tail -n 5 "$tmp/sanity.log"
-  else
-    echo "ansible-test sanity did not complete offline (not counted as a failure; why:"
-    echo "docs/implementation.md, 'ansible-test sanity'). Last lines:"
-    tail -n 8 "$tmp/sanity.log"
+  local src="$tmp/src/ansible_collections/nixos_hetzner/vps"
+  mkdir -p "$src"
+  tar -xzf "$tmp"/nixos_hetzner-vps-*.tar.gz -C "$src"
+  mkdir -p "$src/tests" && cp -r "$ROOT/tests/sanity" "$src/tests/"
+  # ansible-test bootstraps pip in each sanity venv with a script from
+  # ci-files.testing.ansible.com; put the offline stand-in where it looks first, with
+  # this shell's pip configuration (index, CA bundle) for the venvs' pip.conf.
+  local v cache="$HOME/.ansible/test/cache"
+  v=$(python -c 'from types import SimpleNamespace as N; from ansible_test._internal.python_requirements import get_venv_packages as g; print(g(N(version="'"$py"'"))["pip"])')
+  mkdir -p "$cache"
+  cp "$ROOT/tests/sanity/get_pip_offline.py" "$cache/get_pip_${v//./_}.py"
+  python "$ROOT/tests/sanity/get_pip_offline.py" --write-config "$cache/pip-offline.conf"
+  # SANITY_ARGS: extra arguments, e.g. "--test pylint" to run one test.
+  # shellcheck disable=SC2086
+  (cd "$src" && ansible-test sanity --python "$py" --color no ${SANITY_ARGS:-})
+}
+
+changelog() {
+  echo "== antsibull-changelog: lint the fragments; CHANGELOG.md is what changelogs/ generates"
+  local tmp
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  antsibull-changelog lint
+  antsibull-changelog generate --output "$tmp/CHANGELOG.md" --output-format md
+  if ! diff -u CHANGELOG.md "$tmp/CHANGELOG.md"; then
+    echo "CHANGELOG.md is not generated from changelogs/ (run: antsibull-changelog generate)" >&2
+    return 1
   fi
+}
+
+docs() {
+  echo "== antsibull-docs lint-collection-docs: modules, inventory plugin, roles, references"
+  antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs all \
+    --disallow-unknown-collection-refs "$ROOT"
 }
 
 molecule_run() {
@@ -133,8 +159,10 @@ for gate in "${@:-lint build sanity molecule}"; do
       lint) lint ;;
       build) build ;;
       sanity) sanity ;;
+      changelog) changelog ;;
+      docs) docs ;;
       molecule) molecule_run ;;
-      *) echo "usage: $0 [lint|build|sanity|molecule]..." >&2; exit 2 ;;
+      *) echo "usage: $0 [lint|build|sanity|changelog|docs|molecule]..." >&2; exit 2 ;;
     esac
   done
 done

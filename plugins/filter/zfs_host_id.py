@@ -1,4 +1,5 @@
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ZFS hostId of a host: the first 8 hex digits of sha256 of a seed."""
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ options:
     description: The seed, usually the inventory host name.
     type: str
     required: true
-author: nixos-hetzner developers
+author: nixos-hetzner developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -20,7 +20,7 @@ description:
     so no host costs an extra request.
   - The configuration file must end in C(hcloud.yml) or C(hcloud.yaml).
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 requirements:
   - hcloud (Python library) >= 2.0
 extends_documentation_fragment:

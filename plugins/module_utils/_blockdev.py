@@ -182,6 +182,7 @@ def pick_by_id(names):
     """Pick one by-id name: prefer ones not starting with ``wwn-``/``dm-``/``lvm-``."""
     if not names:
         return None
+
     def rank(n):
         base = os.path.basename(n)
         return (base.startswith(("wwn-", "dm-uuid-", "dm-name-", "lvm-", "md-uuid-")),

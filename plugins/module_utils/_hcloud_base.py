@@ -180,7 +180,7 @@ class HcloudModule(object):
         resource dict or None. A resource adopted through ``find`` comes back as
         ``{"adopted": resource}`` so the caller knows it has no create action to wait for."""
         last = None
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             try:
                 return create()
             except HcloudAmbiguousCreate as exc:

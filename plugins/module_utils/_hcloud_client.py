@@ -50,7 +50,11 @@ try:
 except ImportError as exc:  # pragma: no cover - reported by the module
     HAS_HCLOUD = False
     HCLOUD_IMPORT_ERROR = exc
-    APIException = ActionException = Exception  # type: ignore
+
+    class APIException(Exception):  # type: ignore[no-redef]
+        """Stand-in without hcloud (the modules then fail early on HAS_HCLOUD)."""
+
+    ActionException = APIException  # type: ignore[misc]
 
 from ansible.module_utils.basic import env_fallback
 
@@ -118,8 +122,8 @@ def translate_error(exc, context=None):
     if HAS_HCLOUD and isinstance(exc, ActionException):
         action = getattr(exc, "action", None)
         err = getattr(action, "error", None) or {}
-        return HcloudError(prefix + "action %s failed: %s" % (getattr(action, "command", "?"),
-                                                               err.get("message", exc)),
+        command = getattr(action, "command", "?")
+        return HcloudError(prefix + "action %s failed: %s" % (command, err.get("message", exc)),
                            code=err.get("code", "action_failed"),
                            details={"action_id": getattr(action, "id", None), "error": err})
     if HAS_HCLOUD and isinstance(exc, requests.exceptions.RequestException):

@@ -179,7 +179,7 @@ class ServerOps(object):
     def _create(self, job):
         body = self._create_body(job)
         last = None
-        for _ in range(CREATE_ATTEMPTS):
+        for _attempt in range(CREATE_ATTEMPTS):
             try:
                 resp = self.request("POST", "/servers", json=body)
             except APIException as exc:

@@ -67,6 +67,7 @@ def server_option_spec(states):
         shutdown_timeout=dict(type="int", default=60),
     )
 
+
 #: The fields that describe a server in diffs and facts, in display order.
 FIELDS = ("name", "server_type", "image", "location", "labels", "backups", "delete_protection",
           "rebuild_protection", "placement_group", "enable_ipv4", "enable_ipv6", "firewalls",
@@ -453,8 +454,8 @@ def plan_fleet(observed_servers, desired_servers, fleet, prune=False, refs=None)
         where = "servers[%d] (%s)" % (i, desired.get("name"))
         problems.extend(validate_server(desired, where))
         if desired.get("state") not in FLEET_STATES:
-            problems.append("%s: state %r is not one of %s" % (where, desired.get("state"),
-                                                                ", ".join(FLEET_STATES)))
+            problems.append("%s: state %r is not one of %s" % (
+                where, desired.get("state"), ", ".join(FLEET_STATES)))
         if desired.get("name") in seen:
             problems.append("%s: the name is listed twice" % where)
         seen.add(desired.get("name"))

@@ -31,7 +31,7 @@ def label_problems(labels):
         return ["labels must be a mapping of key to value, got %s" % type(labels).__name__]
     for key, value in labels.items():
         key = str(key)
-        prefix, _, name = key.rpartition("/")
+        prefix, _sep, name = key.rpartition("/")
         if not _NAME.match(name):
             problems.append(
                 "label key %r: the name part must be 1-63 characters, start and end with a letter "

@@ -164,7 +164,9 @@ class Conversation(object):
         self.answers = 0
 
     def run(self, script, send=True):
-        proc = self.popen(self.argv + ["sh -c %s" % shlex.quote(script)],
+        # An interactive session (each password prompt is answered when it appears), which
+        # AnsibleModule.run_command cannot hold.
+        proc = self.popen(self.argv + ["sh -c %s" % shlex.quote(script)],  # pylint: disable=ansible-bad-function
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=dict(os.environ, LANG="C", LC_ALL="C"))
         out, err = b"", b""
@@ -177,7 +179,7 @@ class Conversation(object):
                 if left <= 0:
                     proc.kill()
                     break
-                ready, _, _ = select.select(streams, [], [], min(left, 1.0))
+                ready, _writable, _errors = select.select(streams, [], [], min(left, 1.0))
                 for s in ready:
                     chunk = os.read(s.fileno(), 4096)
                     if not chunk:

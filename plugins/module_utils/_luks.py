@@ -155,8 +155,8 @@ def header_mismatches(want, dump):
         diffs.append("key size is %d bits, requested %d" % (dump["key_size"], want["key_size"]))
     if want.get("sector_size") and dump.get("sector_size") and \
             dump["sector_size"] != want["sector_size"]:
-        diffs.append("sector size is %d, requested %d" % (dump["sector_size"],
-                                                            want["sector_size"]))
+        diffs.append("sector size is %d, requested %d" % (
+            dump["sector_size"], want["sector_size"]))
     return diffs
 
 

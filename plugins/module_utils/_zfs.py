@@ -246,7 +246,7 @@ def parse_zfs_list(text):
     out = []
     for line in text.splitlines():
         if line.strip():
-            name, _, kind = line.partition("\t")
+            name, _sep, kind = line.partition("\t")
             out.append((name, kind.strip()))
     return out
 
@@ -675,7 +675,7 @@ def compare_topology(requested, observed, resolve_requested, resolve_observed):
     for role, kind, ids, paths in req:
         found = None
         for cand in unmatched_obs:
-            crole, ckind, cids, _ = cand
+            crole, ckind, cids, _cpaths = cand
             if crole != role or ckind != kind or len(cids) != len(ids):
                 continue
             left = list(cids)
@@ -698,7 +698,7 @@ def compare_topology(requested, observed, resolve_requested, resolve_observed):
         diffs.append("requested but not in the pool: " + "; ".join(missing))
     if unmatched_obs:
         diffs.append("in the pool but not requested: " + "; ".join(
-            "%s %s [%s]" % (r, t, ", ".join(p)) for r, t, _, p in unmatched_obs))
+            "%s %s [%s]" % (r, t, ", ".join(p)) for r, t, _ids, p in unmatched_obs))
     return diffs
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Declarative GPT partition table built with sgdisk."""
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ description:
   - Returns the C(/dev/disk/by-partlabel) and C(/dev/disk/by-id) path of every partition.
   - Check mode runs C(sgdisk --pretend) with the planned command, so an impossible table
     fails in check mode too.
-author: nixos-hetzner developers
+author: nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes
 options:

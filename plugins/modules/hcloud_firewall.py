@@ -19,7 +19,7 @@ description:
   - With O(state=absent) the firewall is first removed from everything it applies to, then
     deleted.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.hcloud
   - nixos_hetzner.vps.attributes

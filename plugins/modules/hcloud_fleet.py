@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reconcile a whole set of Hetzner Cloud servers in one task."""
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ notes:
 seealso:
   - module: nixos_hetzner.vps.hcloud_server
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -514,7 +515,7 @@ class HcloudFleet(HcloudModule):
             self.extra_result["failed_servers"] = failed
             self.module.fail_json(
                 msg="%d of %d servers could not be reconciled: %s" % (
-                    len(failed), len(jobs), "; ".join(e["msg"] for _, e in sorted(failed.items()))),
+                    len(failed), len(jobs), "; ".join(e["msg"] for _name, e in sorted(failed.items()))),
                 code="fleet_incomplete", details={"failed_servers": failed},
                 changed=True, servers=facts, failed_servers=failed, summary=fplan.summary(),
                 api_requests=self.client.nh_transport.stats["requests"],

@@ -17,7 +17,7 @@ description:
     a subnet cannot change its type or zone in place. Such requests are errors, not
     silently ignored.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.hcloud
   - nixos_hetzner.vps.attributes
@@ -256,7 +256,7 @@ class Network(HcloudModule):
         plan = plan_network(observed, desired, self.params["state"])
         if observed is not None and self.subnets is not None and self.ip_range is None:
             # Subnets must lie inside the (existing) network's range.
-            _, problems = normalize_subnets(self.params["subnets"], observed["ip_range"])
+            _subnets, problems = normalize_subnets(self.params["subnets"], observed["ip_range"])
             plan.conflicts.extend(problems)
         return plan
 

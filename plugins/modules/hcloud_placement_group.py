@@ -15,7 +15,7 @@ description:
     C(placement_group)).
   - The type of an existing group cannot change; asking for another type is an error.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.hcloud
   - nixos_hetzner.vps.attributes

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Manage one Hetzner Cloud server."""
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ notes:
 seealso:
   - module: nixos_hetzner.vps.hcloud_fleet
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -16,7 +16,7 @@ description:
     because a key cannot be changed in place. Delete it with O(state=absent), then create it
     again.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.hcloud
   - nixos_hetzner.vps.attributes

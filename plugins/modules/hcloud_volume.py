@@ -17,7 +17,7 @@ description:
     created. Asking for such a change is an error, never silently ignored.
   - O(state=absent) detaches the volume if needed and deletes it, with all its data.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.hcloud
   - nixos_hetzner.vps.attributes

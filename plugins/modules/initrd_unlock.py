@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unlock a LUKS root over the SSH of a systemd stage 1, with a pinned host key."""
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ description:
   - Connection errors while the initrd boots (refused, reset, closed) are retried until
     O(timeout); host key and authentication errors are final.
   - Runs on the controller (C(delegate_to=localhost)); it needs the OpenSSH client.
-author: nixos-hetzner developers
+author: nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes.modes
   - nixos_hetzner.vps.attributes.partial_idempotence
@@ -71,7 +72,6 @@ options:
     description: The LUKS passphrase.
     type: str
     required: true
-    no_log: true
     version_added: 0.1.0
   luks_names:
     description:
@@ -193,8 +193,9 @@ def probe_system(p):
                     p["private_key"], connect_timeout=10)
     argv = [a for a in argv if a != "-tt"] + ["true"]
     try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=30).returncode == 0
+        # A timeout, which AnsibleModule.run_command does not offer.
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,  # pylint: disable=ansible-bad-function
+                              timeout=30, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 

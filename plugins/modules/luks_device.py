@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """LUKS2 containers with cryptsetup: data-safe format, open/close, keys."""
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ description:
     is reported as an error, never ignored; a different O(label) is changed in place.
   - Passphrases go to C(cryptsetup) on stdin (C(--key-file -)) as the exact bytes, with no
     newline added. They never appear in argv, in results or in logs.
-author: nixos-hetzner developers
+author: nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes
 options:
@@ -49,7 +50,6 @@ options:
       - A key of the container, sent on stdin as exact bytes. Used to format, open and add keys.
       - Mutually exclusive with O(keyfile).
     type: str
-    no_log: true
     version_added: 0.1.0
   keyfile:
     description: Path, on the target, of a key file that is a key of the container.
@@ -66,7 +66,6 @@ options:
   new_passphrase:
     description: A passphrase to add as a key, if no key slot accepts it yet. Needs O(passphrase) or O(keyfile).
     type: str
-    no_log: true
     version_added: 0.1.0
   new_keyfile:
     description: A key file to add as a key, if no key slot accepts it yet. Needs O(passphrase) or O(keyfile).
@@ -75,7 +74,6 @@ options:
   remove_passphrase:
     description: A passphrase whose key slot is removed, if one accepts it.
     type: str
-    no_log: true
     version_added: 0.1.0
   remove_keyfile:
     description: A key file whose key slot is removed, if one accepts it.

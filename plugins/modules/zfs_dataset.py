@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module nixos_hetzner.vps.zfs_dataset."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ description:
     difference is an error, the module never tries to set them on an existing dataset.
   - Unknown and read-only property names are refused before any command runs.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes
 options:
@@ -220,7 +221,7 @@ def run_module(params, runner, check_mode=False):
         else:
             listed = parse_zfs_list(res.out)
             observed = {"type": (listed[0][1], "-")} if listed else None
-            children = [n for n, _ in listed if n != name]
+            children = [n for n, _kind in listed if n != name]
         plan = plan_dataset(name, "absent", observed, children=children, recursive=params["recursive"])
     else:
         # Validate the request before reading anything (bad input never costs a command).

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module nixos_hetzner.vps.zpool."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ description:
     O(force=true). Nothing is written before that check.
   - Only O(state=absent) with O(force=true) destroys a pool.
 author:
-  - nixos-hetzner developers
+  - nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes
 options:
