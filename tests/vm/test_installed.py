@@ -53,6 +53,7 @@ class Fleet:
 
     def __init__(self, lab, work: Path, types: tuple[str, str]):
         self.lab, self.work, self.types = lab, work, types
+        self.seconds: list[tuple[str, int, int]] = []  # (playbook and args, seconds, rc)
         self.inv = work / "inventory"
         self.secrets = work / "secrets"
         (self.inv / "group_vars" / "nixos_hetzner").mkdir(parents=True)
@@ -76,12 +77,17 @@ class Fleet:
         argv = ["ansible-playbook", str(ROOT / playbook), "-i", str(self.inv / "hosts.yml"),
                 *args]
         t0 = time.monotonic()
-        p = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=timeout)
-        out = p.stdout + p.stderr
         n = len(list(self.work.glob("run-*.log")))
-        (self.work / f"run-{n:02d}-{Path(playbook).stem}.log").write_text(
-            f"$ {' '.join(argv)}\n# {time.monotonic() - t0:.0f}s, rc {p.returncode}\n{out}")
+        log = self.work / f"run-{n:02d}-{Path(playbook).stem}.log"
+        with open(log, "w") as f:  # written as it runs: `tail -f` shows the progress
+            f.write(f"$ {' '.join(argv)}\n")
+            f.flush()
+            p = subprocess.run(argv, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                               text=True, timeout=timeout)
+            f.write(f"\n# {time.monotonic() - t0:.0f}s, rc {p.returncode}\n")
+        out = log.read_text()
+        self.seconds.append((f"{Path(playbook).name} {' '.join(args)}".strip(),
+                             round(time.monotonic() - t0), p.returncode))
         print(f"{playbook} {' '.join(args)}: rc {p.returncode} in {time.monotonic() - t0:.0f}s")
         return p.returncode, out
 
@@ -170,6 +176,8 @@ def fleet(tmp_path_factory):
             f.install_seconds = time.monotonic() - t0
             f.install = (rc, out)
             yield f
+            for what, secs, rc in f.seconds:
+                print(f"drill timing: {secs:5d} s  rc {rc}  {what}")
     finally:
         kill_stale(state)
         keep = os.environ.get("NIXOS_HETZNER_DRILL_LOGS")
