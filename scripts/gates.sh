@@ -120,8 +120,10 @@ docs() {
 
 molecule_run() {
   # MOLECULE_API_SCENARIOS: the API-only scenarios to run (default: all four; "" for none).
-  # MOLECULE_VM=1: also the qemu lab scenarios (default = full site, storage).
+  # MOLECULE_VM=1: also the qemu lab scenarios, MOLECULE_VM_SCENARIOS (default: default =
+  # full site up to the install, and storage).
   local api_scenarios="${MOLECULE_API_SCENARIOS-hardware security services base}"
+  local vm_scenarios="${MOLECULE_VM_SCENARIOS-default storage}"
   local state port rc=0 s
   if [ -n "$api_scenarios" ]; then
     echo "== molecule on the API lab: $api_scenarios"
@@ -137,13 +139,13 @@ molecule_run() {
     rm -rf "$state"
   fi
   if [ "${MOLECULE_VM:-0}" = 1 ]; then
-    echo "== molecule on the qemu lab: default storage"
+    echo "== molecule on the qemu lab: $vm_scenarios"
     state=$(mktemp -d)
     port=$(free_port)
     LAB_STATE_DIR="$state" LAB_PORT="$port" LAB_BACKEND=qemu \
       LAB_IPV4_BASE="127.0.$((200 + port % 50)).2" \
       LAB_ARGS="${MOLECULE_LAB_ARGS:---backend-opt vm_memory_mb=2048}" scripts/lab.sh up
-    for s in default storage; do
+    for s in $vm_scenarios; do
       echo "-- molecule test -s $s (qemu lab)"
       HCLOUD_ENDPOINT="http://127.0.0.1:$port/v1" HCLOUD_TOKEN=lab-token molecule test -s "$s" || rc=1
     done
