@@ -44,9 +44,9 @@ def create_problem(server_type, location, server):
         return "%s: server type %s is not offered in %s" % (server, name, location)
     dep, available = _deprecation(server_type, location)
     if available is False:
+        state = "deprecated" if dep else "not available"
         return ("%s: server type %s is %s in %s%s; choose a current type (for example the "
-                "replacement series)" % (server, name, "deprecated" if dep else "not available",
-                                          location, _until(dep)))
+                "replacement series)" % (server, name, state, location, _until(dep)))
     return None
 
 

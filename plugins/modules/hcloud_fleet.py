@@ -549,7 +549,8 @@ def main():
             servers=dict(type="list", elements="dict", required=True, options=SERVER_OPTIONS),
             prune=dict(type="bool", default=False),
             planned=dict(type="dict", options=dict(
-                (kind, dict(type="list", elements="str", default=[]))
+                # names of resources, not secrets (ssh_keys would look like one)
+                (kind, dict(type="list", elements="str", default=[], no_log=False))
                 for kind in ("firewalls", "networks", "placement_groups", "ssh_keys"))),
             max_parallel=dict(type="int", default=10),
         ),
