@@ -70,7 +70,7 @@ job_vm_pytest() {
 job_vm_installed() {
   stamp "== molecule storage on the qemu lab"
   MOLECULE_API_SCENARIOS="" MOLECULE_VM=1 MOLECULE_VM_SCENARIOS=storage scripts/gates.sh molecule
-  stamp "== the installed half: install, re-run, reboot + unlock, MITM, wrong passphrase, power loss, type change, snapshots"
+  stamp "== the installed half: install, re-run, API reboot + MITM + unlock (tests/vm/test_installed.py)"
   python -m pytest tests/vm/test_installed.py -s --durations=0 "$@"
 }
 
