@@ -53,7 +53,8 @@ def test_hcloud_server_refuses_retired_type_and_warns_on_old_server(lab):
          S: dict(base, name="new2", server_type="cpx21", location="nbg1")},
         {"name": "old server", S: dict(base, name="old1", server_type="cx22", state="started")},
         {"name": "rescale to cx32", "ignore_errors": True,
-         S: {"name": "old1", "server_type": "cx32", "state": "stopped"}},
+         S: {"name": "old1", "server_type": "cx32", "state": "stopped",
+             "allow_reboot": True}},
         {"name": "create cx23", S: dict(base, name="new3", server_type="cx23")},
     ]
     res = by_task(run_tasks(tasks, env=env(lab)))
