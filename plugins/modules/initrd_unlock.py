@@ -204,8 +204,11 @@ def unlock(module):
     p = module.params
     fmt = dict(p, name=p["name"] or p["host"], detail="")
     argv = ssh_argv(p["host"], p["port"], p["user"], p["known_hosts"], p["private_key"])
+    # One answer per LUKS device: a prompt beyond that is systemd-cryptsetup asking again
+    # (a wrong passphrase), and answering it again would spend its tries.
     conv = Conversation(argv, p["passphrase"],
-                        timeout=p["question_timeout"] + p["answer_timeout"] + 60)
+                        timeout=p["question_timeout"] + p["answer_timeout"] + 60,
+                        max_answers=len(p["luks_names"]))
     script = (probe_script(p["luks_names"]) if module.check_mode else
               remote_script(p["luks_names"], p["question_timeout"], p["answer_timeout"]))
     t0 = time.monotonic()
