@@ -346,4 +346,24 @@ class ServerOps(object):
         finally:
             if pool:
                 pool.shutdown(wait=True)
+        for job in jobs:
+            self._power_on_after_failure(job)
         return jobs
+
+    def _power_on_after_failure(self, job):
+        """A step failed after this run powered the server off, and its power_on is still
+        pending: power it on again, so that a refused change never leaves a server off."""
+        if job.error is None or "power_on" not in job.steps:
+            return
+        if not set(job.done) & {"shutdown", "wait_off", "power_off"}:
+            return
+        try:
+            self.waiter.wait_or_raise(self._server_action(job, "poweron"),
+                                      context="powering %s on again" % job.name)
+        except Exception as exc:
+            err = translate_error(exc, "server %s: power_on" % job.name)
+            job.error["msg"] += "; powering it on again failed too: %s" % err.fail_kwargs()["msg"]
+            return
+        job.steps.remove("power_on")
+        job.done.append("power_on")
+        job.error["msg"] += "; the server was powered off for this change and is powered on again"

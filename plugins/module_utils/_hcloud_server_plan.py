@@ -374,6 +374,27 @@ def plan_server(observed, desired, refs=None):
     return plan
 
 
+def type_change_problem(observed, server_type):
+    """Why the API would refuse to change ``observed`` (a flat server) to ``server_type``
+    (the catalog's type dict), known before anything is powered off; None: it would not.
+
+    A change keeps the disk (``upgrade_disk: false``) or grows it, so the new type's disk
+    must hold the server's current one; the architecture cannot change."""
+    if not isinstance(server_type, dict) or not observed:
+        return None
+    name, target = observed.get("name"), server_type.get("name")
+    arch, have = server_type.get("architecture"), observed.get("architecture")
+    if arch and have and arch != have:
+        return ("%s: server type %s is %s, the server is %s; the architecture of a server "
+                "cannot change (nothing was changed or powered off)" % (name, target, arch, have))
+    disk, size = server_type.get("disk"), observed.get("primary_disk_size")
+    if disk is not None and size is not None and int(disk) < int(size):
+        return ("%s: server type %s has a %s GB disk, smaller than the server's %s GB disk; "
+                "a disk cannot shrink, so choose a type with at least %s GB (nothing was "
+                "changed or powered off)" % (name, target, disk, size, size))
+    return None
+
+
 def reboots(plan):
     """Whether carrying out ``plan`` boots the server again (it will wait for an unlock if
     its disk is encrypted): a reboot, a reset, or an off/on cycle of a running server."""

@@ -323,6 +323,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     server_option_spec,
     desired_server,
     fleet_labels,
+    type_change_problem,
     observe_server,
     plan_fleet,
     server_facts,
@@ -449,6 +450,10 @@ class HcloudFleet(HcloudModule):
         for d in creates + type_changes:
             loc = d.get("location") if d in creates else where.get(d["name"])
             problems.append(create_problem(types.get(str(d["server_type"])), loc, d["name"]))
+        observed = dict((s["name"], s) for s in self.observed)
+        for d in type_changes:
+            problems.append(type_change_problem(observed.get(d["name"]),
+                                                types.get(str(d["server_type"]))))
         problems = [p for p in problems if p]
         if problems:
             raise HcloudError("; ".join(problems), code="server_type_unavailable",

@@ -346,6 +346,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_p
     desired_server,
     observe_server,
     plan_server,
+    type_change_problem,
     server_facts,
     server_option_spec,
     validate_server,
@@ -421,6 +422,8 @@ class HcloudServer(HcloudModule):
             st = self.catalogs.get("server_types").get(self.desired["server_type"])
             where = self.desired.get("location") if observed is None else observed.get("location")
             problem = create_problem(st, where, name)
+            if not problem and observed is not None:
+                problem = type_change_problem(observed, st)
             if problem:
                 raise HcloudError(problem, code="server_type_unavailable",
                                   details={"server_type": self.desired["server_type"],
