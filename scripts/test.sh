@@ -15,7 +15,8 @@
 #   2. a) pytest -m vm: lab servers as qemu VMs, storage modules on real disks, data safety
 #      b) molecule storage on the qemu lab, then the installed half
 #         (tests/vm/test_installed.py: site.yml to installed on one VM, the re-run and the
-#         day-2 drills). It replaces molecule `default` in CI: its converge is the same
+#         day-2 drills: reboot + MITM + unlock, wrong passphrase, power loss, type change,
+#         snapshots before rebuild, sharing that VM's boots). It replaces molecule `default` in CI: its converge is the same
 #         site.yml (there up to the install), its idempotence the drills' re-run, and its
 #         verify steps run in the storage (rescue stack) and API scenarios; CI cannot
 #         afford both (MOLECULE_VM_SCENARIOS=default scripts/gates.sh molecule runs it).
@@ -70,7 +71,7 @@ job_vm_pytest() {
 job_vm_installed() {
   stamp "== molecule storage on the qemu lab"
   MOLECULE_API_SCENARIOS="" MOLECULE_VM=1 MOLECULE_VM_SCENARIOS=storage scripts/gates.sh molecule
-  stamp "== the installed half: install, re-run, API reboot + MITM + unlock (tests/vm/test_installed.py)"
+  stamp "== the installed half: install, re-run, day-2 drills (tests/vm/test_installed.py)"
   python -m pytest tests/vm/test_installed.py -s --durations=0 "$@"
 }
 
