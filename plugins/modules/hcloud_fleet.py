@@ -316,7 +316,7 @@ root_passwords:
   sample: {"web1": "YItygq1v3GYjjMomLaKc"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_base import HcloudModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import HcloudError
@@ -573,7 +573,30 @@ class HcloudFleet(HcloudModule):
                 progress.write("%s: %s\n" % (name, event))
 
 
+def close_progress(path):
+    """End the progress file with ``fleet: failed`` unless the run already ended it: a module
+    that stops before its own last line (bad arguments, a crash) must not leave the role's
+    per-host waits for that file hanging until their timeout."""
+    if not path:
+        return
+    try:
+        with open(path) as progress:
+            lines = progress.read().splitlines()
+    except (IOError, OSError):
+        lines = []
+    if not (lines and lines[-1] in ("fleet: finished", "fleet: failed")):
+        with open(path, "a") as progress:
+            progress.write("fleet: failed\n")
+
+
 def main():
+    try:
+        run_module()
+    finally:
+        close_progress(_load_params().get("progress_file"))
+
+
+def run_module():
     module = AnsibleModule(
         argument_spec=HcloudModule.argument_spec(
             fleet=dict(type="str", required=True),

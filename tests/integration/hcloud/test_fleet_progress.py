@@ -57,3 +57,14 @@ def test_progress_says_fleet_failed(lab, tmp_path):
     assert r[0]["failed"]
     assert progress.read_text().splitlines()[-1] == "fleet: failed"
     assert re.search(r"nope", r[0]["msg"])
+
+
+def test_progress_is_closed_when_the_arguments_are_refused(lab, tmp_path):
+    """A module that fails before it runs (here: an unknown option) still ends the file, so
+    the role's per-host waits end at once instead of at hardware_fleet_timeout."""
+    progress = tmp_path / "progress"
+    r = run_tasks([{"name": "bad", F: {"fleet": "d", "servers": servers("d", 1),
+                                       "no_such_option": 1, "progress_file": str(progress)}}],
+                  env=env(lab))
+    assert r[0]["failed"] and "no_such_option" in r[0]["msg"]
+    assert progress.read_text().splitlines() == ["fleet: failed"]
