@@ -3,7 +3,8 @@
 
 Use ``nixos_hetzner.vps.attributes`` (check_mode, diff_mode and idempotent all full), or
 ``nixos_hetzner.vps.attributes.partial_idempotence`` together with ``.modes`` for a module
-that has states which always act (restart, rebuild)."""
+that has states which always act (restart, rebuild), or ``nixos_hetzner.vps.attributes.info``
+for a module that only reads."""
 
 from __future__ import annotations
 
@@ -42,4 +43,18 @@ attributes:
       - A second run with the same arguments reports no change and changes nothing, except for
         states that request an action every time (see the module's notes).
     support: partial
+"""
+
+    INFO = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Only reads; runs the same in check mode and never reports a change.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+  idempotent:
+    description: Only reads; never changes anything.
+    support: full
 """

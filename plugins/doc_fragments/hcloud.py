@@ -35,3 +35,20 @@ notes:
     resolved by looking the resource up by name before it is tried again, so retries never
     create duplicates.
 """
+
+    # The filters of the info modules (hcloud_server_info, hcloud_firewall_info), passed to
+    # the API in their one list call.
+    INFO = r"""
+options:
+  name:
+    description:
+      - Only the resource with this exact name (the API's C(name) filter).
+    type: str
+    version_added: 0.1.0
+  label_selector:
+    description:
+      - Hetzner Cloud label selector, for example V(fleet=web,env!=dev). Only matching
+        resources are listed.
+    type: str
+    version_added: 0.1.0
+"""

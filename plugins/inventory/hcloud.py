@@ -15,6 +15,12 @@ description:
   - Every fact of a server is set as a host variable under O(hostvars_prefix) (by default
     C(hcloud_id), C(hcloud_labels), C(hcloud_ipv4) and so on); C(ansible_host) is set from
     O(connect_with).
+  - The facts have the same keys as the server facts that M(nixos_hetzner.vps.hcloud_server),
+    M(nixos_hetzner.vps.hcloud_fleet) and M(nixos_hetzner.vps.hcloud_server_info) return, namely C(id),
+    C(name), C(status), C(created), C(server_type), C(architecture), C(image), C(location),
+    C(ipv4), C(ipv6), C(ipv6_network), C(private_ipv4), C(private_networks), C(labels),
+    C(rescue_enabled), C(backups), C(backup_window), C(delete_protection),
+    C(rebuild_protection), C(placement_group), C(firewalls) (ids) and C(primary_disk_size).
   - Supports C(constructed) (O(compose), O(groups), O(keyed_groups)) and inventory caching.
   - Reads nothing but the server list. Related objects (networks, firewalls) are reported by id,
     so no host costs an extra request.
@@ -36,7 +42,8 @@ options:
   api_token:
     description:
       - Hetzner Cloud API token (read and write, or read only).
-      - May be a Jinja2 expression such as C({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}).
+      - May be a Jinja2 expression, for example a lookup of another environment variable or of a
+        vault (see the third example).
       - Never shown in any output.
     type: str
     env:
@@ -120,17 +127,25 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/ansible-inventory
 cache_timeout: 300
-"""
 
-import ipaddress
+---
+# The token from another environment variable (templated when the inventory is read).
+plugin: nixos_hetzner.vps.hcloud
+api_token: "{{ lookup('ansible.builtin.env', 'MY_TOKEN') }}"
+label_selector: fleet=db
+"""
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import (
     HcloudError,
+    iter_pages,
     make_client,
     translate_error,
+)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_plan import (
+    server_from_api,
 )
 
 
@@ -138,83 +153,11 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client i
 # Pure part: server model -> facts -> host variables. No I/O; unit tests call these.
 # --------------------------------------------------------------------------------------
 
-def _name_of(obj):
-    """Name of an embedded object (server type, location, ...) without lazy loading."""
-    if obj is None:
-        return None
-    model = getattr(obj, "data_model", obj)
-    return getattr(model, "name", None)
-
-
-def ipv6_host_address(network_cidr):
-    """The first host address of a server's IPv6 network: 2001:db8::/64 -> 2001:db8::1."""
-    if not network_cidr:
-        return None
-    net = ipaddress.ip_network(network_cidr, strict=False)
-    return str(net.network_address + 1)
-
-
-def server_facts(server):
-    """Facts of one server, from a hcloud ``BoundServer`` (or its ``Server`` data model).
-
-    Only data embedded in the list answer is read (never an attribute that would make the
-    library fetch a related object), so building facts costs no request.
-    """
-    model = getattr(server, "data_model", server)
-    public = model.public_net
-    ipv4 = public.ipv4.ip if public is not None and public.ipv4 is not None else None
-    ipv6_net = public.ipv6.ip if public is not None and public.ipv6 is not None else None
-    private = []
-    for net in model.private_net or []:
-        network = getattr(net.network, "data_model", net.network)
-        private.append(
-            {
-                "network_id": getattr(network, "id", None),
-                "ip": net.ip,
-                "alias_ips": list(net.alias_ips or []),
-                "mac_address": net.mac_address,
-            }
-        )
-    firewalls = []
-    if public is not None:
-        for fw in public.firewalls or []:
-            fw_model = getattr(fw.firewall, "data_model", fw.firewall)
-            firewalls.append({"id": getattr(fw_model, "id", None), "status": fw.status})
-    image = model.image
-    image_model = getattr(image, "data_model", image) if image is not None else None
-    image_name = None
-    if image_model is not None:
-        image_name = image_model.name or image_model.description or str(image_model.id)
-    server_type = model.server_type
-    st_model = getattr(server_type, "data_model", server_type) if server_type is not None else None
-    location = model.location
-    placement_group = model.placement_group
-    protection = model.protection or {}
-    created = model.created
-    return {
-        "id": model.id,
-        "name": model.name,
-        "status": model.status,
-        "labels": dict(model.labels or {}),
-        "server_type": _name_of(server_type),
-        "architecture": getattr(st_model, "architecture", None),
-        "location": _name_of(location),
-        "image": image_name,
-        "ipv4": ipv4,
-        "ipv6": ipv6_host_address(ipv6_net),
-        "ipv6_network": ipv6_net,
-        "private_ipv4": private[0]["ip"] if private else None,
-        "private_networks": private,
-        "firewalls": firewalls,
-        "placement_group": _name_of(placement_group),
-        "rescue_enabled": bool(model.rescue_enabled),
-        "backup_window": model.backup_window,
-        "protection": {
-            "delete": bool(protection.get("delete", False)),
-            "rebuild": bool(protection.get("rebuild", False)),
-        },
-        "created": created.isoformat() if hasattr(created, "isoformat") else created,
-    }
+def server_facts(raw):
+    """Facts of one server, from the API's server JSON: the collection's one server shape
+    (``_hcloud_server_plan.FACT_FIELDS``), the same as hcloud_server, hcloud_fleet and
+    hcloud_server_info return. Only the list answer is read, so no host costs a request."""
+    return server_from_api(raw)
 
 
 def connect_address(facts, connect_with, network=None):
@@ -225,7 +168,7 @@ def connect_address(facts, connect_with, network=None):
         return facts.get("ipv6")
     if connect_with == "private_ipv4":
         for net in facts.get("private_networks") or []:
-            if network is None or net.get("network_id") == network:
+            if network is None or net.get("network") == network:
                 return net.get("ip")
         return None
     raise ValueError("unknown connect_with %r" % (connect_with,))
@@ -276,13 +219,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _fetch_facts(self):
         """The seam: one paginated list of servers, turned into plain facts."""
         client = self._client()
-        kwargs = {}
+        params = {}
         if self.get_option("label_selector"):
-            kwargs["label_selector"] = self.get_option("label_selector")
+            params["label_selector"] = self.get_option("label_selector")
         if self.get_option("status"):
-            kwargs["status"] = list(self.get_option("status"))
+            params["status"] = list(self.get_option("status"))
         try:
-            servers = client.servers.get_all(**kwargs)
+            servers = iter_pages(client, "/servers", "servers", params)
         except Exception as exc:  # API errors, connection refused, TLS ...
             err = translate_error(exc, "listing servers failed")
             raise AnsibleError(

@@ -251,3 +251,29 @@ class HcloudModule(object):
             if err.code == "internal_error":
                 kwargs["exception"] = traceback.format_exc()
             self.module.fail_json(**kwargs)
+
+
+class HcloudInfoModule(HcloudModule):
+    """An info module: one paginated list call with the filters in :attr:`filters` (the
+    options of the same name; empty ones are left out), each item put into shape by
+    :meth:`shape`, sorted by name. Never changes anything; check mode is the same run."""
+    #: The list endpoint and the key of its items, e.g. ``"/servers"``, ``"servers"``.
+    url = None
+    key = None
+    #: Options that are passed as query parameters of the list call.
+    filters = ("name", "label_selector")
+
+    def shape(self, raw):
+        """One raw item -> the dict returned for it."""
+        raise NotImplementedError
+
+    def observe(self):
+        params = dict((k, self.params[k]) for k in self.filters if self.params.get(k))
+        return sorted((self.shape(item) for item in self.list_all(self.url, self.key, params)),
+                      key=lambda item: item["name"])
+
+    def plan(self, observed):
+        return Plan()
+
+    def facts(self, observed, plan):
+        return observed

@@ -139,6 +139,9 @@ class ServerOps(object):
         self.catalogs = catalogs
         self.max_parallel = max(1, int(max_parallel or 1))
         self.refs = {}
+        #: ``progress(server_name, event)``: called as each server's action ends ("create_server
+        #: done") and when its job ends ("finished", "failed: ..."). From the waits' own polls.
+        self.progress = None
 
     def request(self, method, url, **kwargs):
         return self.client.request(method, url, **kwargs)
@@ -337,18 +340,32 @@ class ServerOps(object):
                         owner[aid] = job
                         actions.append(action)
                 if actions:
-                    outcome = self.waiter.wait(actions)
+                    outcome = self.waiter.wait(actions, on_done=self._report_action(owner))
                     for err in outcome.errors():
                         job = owner.get(err["details"]["action"].get("id"))
                         if job is not None and job.error is None:
                             err["msg"] = "server %s: %s" % (job.name, err["msg"])
                             job.error = err
+                for job, _step, _acts, _err in results:
+                    if not job.active and self.progress is not None:
+                        self.progress(job.name, "failed: %s" % job.error["msg"] if job.error else "finished")
         finally:
             if pool:
                 pool.shutdown(wait=True)
         for job in jobs:
             self._power_on_after_failure(job)
         return jobs
+
+    def _report_action(self, owner):
+        if self.progress is None:
+            return None
+
+        def on_done(action):
+            job = owner.get(action.get("id"))
+            if job is not None:
+                self.progress(job.name, "%s %s" % (action.get("command") or "action",
+                                                   "done" if action.get("status") == "success" else "failed"))
+        return on_done
 
     def _power_on_after_failure(self, job):
         """A step failed after this run powered the server off, and its power_on is still

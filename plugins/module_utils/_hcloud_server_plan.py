@@ -127,8 +127,10 @@ def observe_server(raw):
         "image_id": (raw.get("image") or {}).get("id"),
         "location": _ref_name(raw.get("location")) or _ref_name(
             ((raw.get("datacenter") or {}).get("location"))),
+        "created": raw.get("created"),
         "labels": dict(raw.get("labels") or {}),
         "backups": raw.get("backup_window") is not None,
+        "backup_window": raw.get("backup_window"),
         "delete_protection": bool(protection.get("delete")),
         "rebuild_protection": bool(protection.get("rebuild")),
         "placement_group": _ref_name(raw.get("placement_group")),
@@ -139,8 +141,11 @@ def observe_server(raw):
         "ipv6": ipv6_address(ipv6.get("ip")) if ipv6 else None,
         "firewalls": sorted(str(f.get("id")) for f in (public.get("firewalls") or [])),
         "networks": sorted(str(n.get("network")) for n in (raw.get("private_net") or [])),
-        "private_networks": [{"network": n.get("network"), "ip": n.get("ip")}
+        "private_networks": [{"network": n.get("network"), "ip": n.get("ip"),
+                              "alias_ips": list(n.get("alias_ips") or []),
+                              "mac_address": n.get("mac_address")}
                              for n in (raw.get("private_net") or [])],
+        "private_ipv4": ((raw.get("private_net") or [{}])[0]).get("ip"),
         "rescue_enabled": bool(raw.get("rescue_enabled")),
         "primary_disk_size": raw.get("primary_disk_size"),
         "locked": bool(raw.get("locked")),
@@ -502,20 +507,31 @@ def plan_fleet(observed_servers, desired_servers, fleet, prune=False, refs=None)
     return FleetPlan(plans, prune_list, protected, conflicts, problems)
 
 
-FACT_FIELDS = ("id", "name", "status", "server_type", "architecture", "image", "location", "ipv4",
-               "ipv6", "ipv6_network", "private_networks", "labels", "rescue_enabled", "backups",
-               "delete_protection", "rebuild_protection", "placement_group", "firewalls",
-               "primary_disk_size")
+#: The one shape of a server's facts: what hcloud_server and hcloud_fleet return, what
+#: hcloud_server_info lists and what the hcloud inventory sets as host variables (prefixed).
+FACT_FIELDS = ("id", "name", "status", "created", "server_type", "architecture", "image", "location",
+               "ipv4", "ipv6", "ipv6_network", "private_ipv4", "private_networks", "labels",
+               "rescue_enabled", "backups", "backup_window", "delete_protection",
+               "rebuild_protection", "placement_group", "firewalls", "primary_disk_size")
+
+
+def public_server(flat):
+    """The facts of one server in the collection's one shape (:data:`FACT_FIELDS`), from
+    :func:`observe_server` output; every field is present (None when ``flat`` is None)."""
+    flat = flat or {}
+    return dict((f, flat.get(f)) for f in FACT_FIELDS)
+
+
+def server_from_api(raw):
+    """The API's server JSON -> :func:`public_server` (the info module and the inventory)."""
+    return public_server(observe_server(raw))
 
 
 def server_facts(flat, plan=None):
-    """The facts returned per server. ``flat`` is :func:`observe_server` output (or None for a
-    server that does not exist yet); in check mode, ``plan.after`` fills in what would be."""
-    facts = dict((f, None) for f in FACT_FIELDS)
-    if flat:
-        for field in FACT_FIELDS:
-            if field in flat:
-                facts[field] = flat[field]
+    """The facts a module returns per server: :func:`public_server` plus the outcome. ``flat``
+    is :func:`observe_server` output (or None for a server that does not exist yet); in check
+    mode, ``plan.after`` fills in what would be."""
+    facts = public_server(flat)
     if plan is not None and plan.after:
         for field, value in plan.after.items():
             if field in facts and (flat is None or field in plan.changes or field == "status"):

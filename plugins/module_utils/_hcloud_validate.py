@@ -97,7 +97,8 @@ class Catalog(object):
                 self.by_name[str(item["name"])] = item
             if item.get("id") is not None:
                 self.by_name.setdefault(str(item["id"]), item)
-        self.names = sorted(str(i["name"]) for i in items if i.get("name"))
+        # One name per item kind: an image name exists once per architecture.
+        self.names = sorted(set(str(i["name"]) for i in items if i.get("name")))
 
     def get(self, name):
         return self.by_name.get(str(name))

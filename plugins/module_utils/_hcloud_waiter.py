@@ -184,10 +184,12 @@ class ActionWaiter(object):
             return data.get("actions") or []
         return cls(fetch, **kwargs)
 
-    def wait(self, actions, timeouts=None):
+    def wait(self, actions, timeouts=None, on_done=None):
         """Wait for every action (dicts with ``id``/``command``/``status``, hcloud actions or
         bare ids). ``timeouts`` maps id -> seconds and overrides the per-command default.
-        Returns a :class:`WaitOutcome`; never raises for a failed action."""
+        ``on_done(action)``, if given, is called as each action ends (success or error), from
+        the polls the wait makes anyway: it costs no request. Returns a :class:`WaitOutcome`;
+        never raises for a failed action."""
         outcome = WaitOutcome()
         timeouts = timeouts or {}
         seen = {}  # local: one waiter may serve several threads at once
@@ -215,12 +217,11 @@ class ActionWaiter(object):
                     aid = action.get("id")
                     if aid not in pending:
                         continue
-                    if action.get("status") == "success":
-                        outcome.finished[aid] = action
+                    if action.get("status") in ("success", "error"):
+                        (outcome.finished if action["status"] == "success" else outcome.failed)[aid] = action
                         del pending[aid]
-                    elif action.get("status") == "error":
-                        outcome.failed[aid] = action
-                        del pending[aid]
+                        if on_done is not None:
+                            on_done(action)
                     else:
                         pending[aid] = dict(pending[aid], **action)
                 outcome.polls += 1

@@ -181,6 +181,18 @@ options:
     type: int
     default: 10
     version_added: 0.1.0
+  progress_file:
+    description:
+      - A file on the host that runs the module, to which one line is appended as each server
+        reaches a state, C(<server>: <command> done) when one of its actions ends
+        (C(create_server), C(enable_rescue), C(reset_server) ...), then C(<server>: finished) or
+        C(<server>: failed: <reason>), and C(fleet: finished) or C(fleet: failed) at the end.
+      - For progress while the module runs (a module cannot print before it returns); run it
+        with C(async) and wait for each server's line, as the hardware role does (see
+        the role's C(fleet.yml)). The lines come from the polls the waits make anyway, so
+        they cost no request.
+    type: path
+    version_added: 0.1.0
 notes:
   - O(servers[].state=rescue) enables the rescue system and resets the server on every run, because booting
     into rescue clears the server's C(rescue_enabled) flag, so the API cannot tell whether a server
@@ -304,7 +316,7 @@ root_passwords:
   sample: {"web1": "YItygq1v3GYjjMomLaKc"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_base import HcloudModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import HcloudError
@@ -508,6 +520,8 @@ class HcloudFleet(HcloudModule):
                             Plan(op="delete", steps=["delete"]), server_id=server["id"]))
         ops = ServerOps(self.client, self.waiter, self.catalogs, max_parallel=self.params["max_parallel"])
         ops.refs = self.refs
+        if self.params.get("progress_file"):
+            ops.progress = self.report
         ops.run(jobs)
         raw = self.list_all("/servers", "servers", {"label_selector": "fleet=%s" % self.fleet})
         fresh = [observe_server(s) for s in raw]
@@ -538,16 +552,51 @@ class HcloudFleet(HcloudModule):
 
     def run(self):
         # api_requests is known only at the end: wrap exit_json to add it.
-        exit_json = self.module.exit_json
+        exit_json, fail_json = self.module.exit_json, self.module.fail_json
 
         def exit_with_count(**result):
             result["api_requests"] = self.client.nh_transport.stats["requests"] if self._client else 0
+            self.report("fleet", "finished")
             exit_json(**result)
-        self.module.exit_json = exit_with_count
+
+        def fail_and_report(**result):
+            self.report("fleet", "failed")
+            fail_json(**result)
+        self.module.exit_json, self.module.fail_json = exit_with_count, fail_and_report
         super().run()
+
+    def report(self, name, event):
+        """One line ``<name>: <event>`` appended to O(progress_file) (nothing without it)."""
+        path = self.params.get("progress_file")
+        if path:
+            with open(path, "a") as progress:
+                progress.write("%s: %s\n" % (name, event))
+
+
+def close_progress(path):
+    """End the progress file with ``fleet: failed`` unless the run already ended it: a module
+    that stops before its own last line (bad arguments, a crash) must not leave the role's
+    per-host waits for that file hanging until their timeout."""
+    if not path:
+        return
+    try:
+        with open(path) as progress:
+            lines = progress.read().splitlines()
+    except (IOError, OSError):
+        lines = []
+    if not (lines and lines[-1] in ("fleet: finished", "fleet: failed")):
+        with open(path, "a") as progress:
+            progress.write("fleet: failed\n")
 
 
 def main():
+    try:
+        run_module()
+    finally:
+        close_progress(_load_params().get("progress_file"))
+
+
+def run_module():
     module = AnsibleModule(
         argument_spec=HcloudModule.argument_spec(
             fleet=dict(type="str", required=True),
@@ -558,6 +607,7 @@ def main():
                 (kind, dict(type="list", elements="str", default=[], no_log=False))
                 for kind in ("firewalls", "networks", "placement_groups", "ssh_keys"))),
             max_parallel=dict(type="int", default=10),
+            progress_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )

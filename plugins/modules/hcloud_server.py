@@ -222,6 +222,11 @@ hcloud_server:
       type: str
       returned: always
       sample: running
+    created:
+      description: When the server was created (ISO 8601), or null before it exists.
+      type: str
+      returned: always
+      sample: "2026-11-25T22:00:00+00:00"
     server_type:
       description: The server type's name.
       type: str
@@ -257,12 +262,17 @@ hcloud_server:
       type: str
       returned: always
       sample: "2001:db8:0:12::/64"
+    private_ipv4:
+      description: The server's address in its first private network, or null.
+      type: str
+      returned: always
+      sample: 10.0.0.2
     private_networks:
-      description: The private networks (network id and IP).
+      description: The private networks (network id, IP, alias IPs and MAC address).
       type: list
       elements: dict
       returned: always
-      sample: [{"network": 7, "ip": "10.0.0.2"}]
+      sample: [{"network": 7, "ip": "10.0.0.2", "alias_ips": [], "mac_address": "86:00:00:00:00:01"}]
     labels:
       description: The labels.
       type: dict
@@ -278,6 +288,11 @@ hcloud_server:
       type: bool
       returned: always
       sample: false
+    backup_window:
+      description: The backup window the API chose when backups were enabled, or null.
+      type: str
+      returned: always
+      sample: "22-02"
     delete_protection:
       description: Whether delete protection is on.
       type: bool

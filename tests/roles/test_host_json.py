@@ -124,3 +124,37 @@ def test_the_flake_accepts_it(rendered, name, tmp_path):
     listed = {d["name"]: d["mountpoint"] for d in rendered["docs"][name]["storage"]["pool"]["datasets"]}
     for ds, want in out["need"].items():
         assert listed.get(ds) == want["mountpoint"]
+
+
+def unreadable():
+    v = host("127.0.0.2", "2001:db8:0:2::/64", hardware_stage="provisioned")
+    for fact in ("storage_disk_by_id", "base_architecture", "base_memory_mib"):
+        del v[fact]
+    return v
+
+
+def test_a_skipped_first_host_skips_nothing_for_the_others(tmp_path):
+    # Issue 13, item 7: hosts at stage "provisioned" are skipped. The first host of the play
+    # is one of them here, so a run_once task would have been skipped for every host (the
+    # hosts directory was created run_once, and the hostId check ran run_once). It has none
+    # of the facts that the role would read from the server, so it cannot be rendered.
+    inv = write_inventory(tmp_path / "inv.json", {
+        "a-provisioned": unreadable(),
+        "b-rescue": host("127.0.0.3", "2001:db8:0:3::/64", hardware_stage="rescue"),
+        "c-storage": host("127.0.0.4", "2001:db8:0:4::/64", hardware_stage="storage"),
+    }, {"base_hosts_dir": str(tmp_path / "hosts"), "hardware_fleet_public_keys": [KEY]})
+    proc = run_playbook(PLAY, inv)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.stem for p in (tmp_path / "hosts").glob("*.json")) == ["b-rescue", "c-storage"]
+
+    inv = write_inventory(tmp_path / "twins.json", {
+        "a-provisioned": unreadable(),
+        "b-rescue": host("127.0.0.3", "2001:db8:0:3::/64", base_host_id_seed="same"),
+        "c-rescue": host("127.0.0.4", "2001:db8:0:4::/64", base_host_id_seed="same"),
+    }, {"base_hosts_dir": str(tmp_path / "twins"), "hardware_fleet_public_keys": [KEY]})
+    proc = run_playbook(PLAY, inv)
+    assert proc.returncode != 0
+    assert recap(proc.stdout)["b-rescue"]["failed"] == 1
+    assert recap(proc.stdout)["c-rescue"]["failed"] == 1
+    assert "b-rescue derived the same ZFS hostId" in proc.stdout
+    assert "as c-rescue. Set base_host_id_seed" in proc.stdout

@@ -30,7 +30,7 @@ REQUIRED = {
     "plugins/modules/hcloud_fleet.py", "plugins/inventory/hcloud.py",
     "roles/base/meta/argument_specs.yml", "playbooks/site.yml", "playbooks/destroy.yml",
     "nix/flake.nix", "inventories/example/hosts.yml",
-}
+} | {f"roles/{role}/README.md" for role in ("hardware", "storage", "base", "security", "services")}
 # Directories shipped whole: every tracked file under them must be in the tarball.
 SHIPPED_DIRS = ("plugins", "roles", "playbooks", "nix", "docs", "meta", "inventories/example")
 # Repository directories that are not the collection (nix/tests is the flake's own checks,

@@ -9,6 +9,7 @@ rescue systems."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ def test_stage_label_after_the_rescue_system_answered(lab, tmp_path):
         assert first.returncode == 0, output(first)
         assert set(s["labels"][STAGE] for s in servers(lab).values()) == {"rescue"}
         assert "db-1: created, booted into rescue" in first.stdout
+        # Progress (issue 13, item 13): the fleet call runs in the background and each host
+        # reports its own server as it gets there, one line per host, not one silent task.
+        wait = first.stdout.split("Wait until this host's server is provisioned", 1)[1]
+        wait = wait.split("TASK [", 1)[0]
+        assert sorted(re.findall(r"^ok: \[(\S+) -> localhost\]", wait, re.M)) == ["db-1", "web-1", "web-2"]
         resets = lab.calls("POST", "/v1/servers/{id}/actions/enable_rescue")
         # A re-run finds each marker and sends nobody to rescue again.
         second = run(project, "hardware.yml")

@@ -1,17 +1,21 @@
 """Unit tests of the nixos_hetzner.vps.hcloud inventory plugin: facts from the API's server
-JSON (without any lazy load), ansible_host selection, constructed groups and caching. The
-API seam is replaced by a counter; the integration test runs the real list call."""
+JSON (the collection's one server shape, shared with the modules), ansible_host selection,
+constructed groups and caching. The API seam is replaced by a counter; the integration test
+runs the real list call."""
 import copy
 import json
 
 import pytest
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
-from hcloud import Client
-from hcloud.servers import BoundServer
 from ansible.plugins.loader import inventory_loader
 
 from ansible_collections.nixos_hetzner.vps.plugins.inventory import hcloud as inv
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_plan import (
+    FACT_FIELDS,
+    observe_server,
+    server_facts,
+)
 
 SERVER = {
     "id": 42,
@@ -50,24 +54,13 @@ SERVER = {
 }
 
 
-@pytest.fixture
-def strict_client():
-    """A real hcloud Client whose transport fails on any request: a lazy load would raise."""
-    client = Client(token="unit", api_endpoint="http://127.0.0.1:9/v1")
-
-    def no_request(*args, **kwargs):
-        raise AssertionError("unexpected API request %r %r" % (args, kwargs))
-
-    client._client.request = no_request
-    return client
-
-
-def bound(client, data):
-    return BoundServer(client.servers, copy.deepcopy(data))
-
-
-def test_server_facts_reads_only_embedded_data(strict_client):
-    facts = inv.server_facts(bound(strict_client, SERVER))
+def test_server_facts_are_the_modules_server_shape():
+    # Issue 13, item 15: the inventory said backup_window / protection.delete where the
+    # modules said backups / delete_protection. Both come from one function now.
+    facts = inv.server_facts(copy.deepcopy(SERVER))
+    module_facts = server_facts(observe_server(copy.deepcopy(SERVER)))
+    assert sorted(facts) == sorted(FACT_FIELDS)
+    assert dict((k, module_facts[k]) for k in FACT_FIELDS) == facts
     assert facts == {
         "id": 42,
         "name": "web-1",
@@ -82,28 +75,31 @@ def test_server_facts_reads_only_embedded_data(strict_client):
         "ipv6_network": "2001:db8:42::/64",
         "private_ipv4": "10.0.0.2",
         "private_networks": [
-            {"network_id": 11, "ip": "10.0.0.2", "alias_ips": [], "mac_address": "86:00:00:00:00:01"},
-            {"network_id": 12, "ip": "10.1.0.2", "alias_ips": ["10.1.0.9"],
+            {"network": 11, "ip": "10.0.0.2", "alias_ips": [], "mac_address": "86:00:00:00:00:01"},
+            {"network": 12, "ip": "10.1.0.2", "alias_ips": ["10.1.0.9"],
              "mac_address": "86:00:00:00:00:02"},
         ],
-        "firewalls": [{"id": 5, "status": "applied"}],
+        "firewalls": ["5"],
         "placement_group": "spread-web",
         "rescue_enabled": True,
+        "backups": False,
         "backup_window": None,
-        "protection": {"delete": True, "rebuild": False},
+        "delete_protection": True,
+        "rebuild_protection": False,
+        "primary_disk_size": 40,
         "created": "2026-11-25T22:00:00+00:00",
     }
     # Facts are plain data: they survive the JSON inventory cache unchanged.
     assert json.loads(json.dumps(facts)) == facts
 
 
-def test_server_facts_without_public_addresses_or_networks(strict_client):
+def test_server_facts_without_public_addresses_or_networks():
     data = copy.deepcopy(SERVER)
     data["public_net"] = {"ipv4": None, "ipv6": None, "floating_ips": [], "firewalls": []}
     data["private_net"] = []
     data["placement_group"] = None
     data["image"] = None
-    facts = inv.server_facts(bound(strict_client, data))
+    facts = inv.server_facts(data)
     assert facts["ipv4"] is None and facts["ipv6"] is None and facts["ipv6_network"] is None
     assert facts["private_ipv4"] is None and facts["private_networks"] == []
     assert facts["placement_group"] is None and facts["image"] is None
@@ -119,25 +115,19 @@ def test_server_facts_without_public_addresses_or_networks(strict_client):
         ("private_ipv4", 99, None),
     ],
 )
-def test_connect_address(strict_client, connect_with, network, expected):
-    facts = inv.server_facts(bound(strict_client, SERVER))
+def test_connect_address(connect_with, network, expected):
+    facts = inv.server_facts(copy.deepcopy(SERVER))
     assert inv.connect_address(facts, connect_with, network) == expected
     hostvars = inv.host_variables(facts, "hc_", connect_with, network)
     assert hostvars.get("ansible_host") == expected
     assert hostvars["hc_id"] == 42 and "hcloud_id" not in hostvars
 
 
-def test_ipv6_host_address():
-    assert inv.ipv6_host_address("2a01:4f8:1c1c:1234::/64") == "2a01:4f8:1c1c:1234::1"
-    assert inv.ipv6_host_address(None) is None
-
-
 def _facts(name, **over):
     data = copy.deepcopy(SERVER)
     data["name"] = name
     data.update(over)
-    client = Client(token="unit", api_endpoint="http://127.0.0.1:9/v1")
-    return inv.server_facts(BoundServer(client.servers, data))
+    return inv.server_facts(data)
 
 
 def load_plugin():

@@ -1,5 +1,5 @@
 """DOCUMENTATION/EXAMPLES/RETURN of hcloud_ssh_key, hcloud_firewall, hcloud_network,
-hcloud_placement_group, hcloud_volume and the hcloud inventory: ansible-doc renders them
+hcloud_placement_group, hcloud_volume, the info modules and the hcloud inventory: ansible-doc renders them
 (with the doc fragments), every option of the argument spec is documented with the same
 type, default, choices and required flag (and nothing else is documented), every option
 has version_added, every RETURN key (nested too) has returned and sample, and EXAMPLES use
@@ -16,14 +16,17 @@ import yaml
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import hcloud_argument_spec
 from ansible_collections.nixos_hetzner.vps.plugins.modules import (
     hcloud_firewall,
+    hcloud_firewall_info,
     hcloud_network,
     hcloud_placement_group,
+    hcloud_server_info,
     hcloud_ssh_key,
     hcloud_volume,
 )
 
 MODULES = {m.__name__.rsplit(".", 1)[1]: m for m in (
-    hcloud_firewall, hcloud_network, hcloud_placement_group, hcloud_ssh_key, hcloud_volume)}
+    hcloud_firewall, hcloud_network, hcloud_placement_group, hcloud_ssh_key, hcloud_volume,
+    hcloud_server_info, hcloud_firewall_info)}
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -71,11 +74,12 @@ def test_doc_matches_argument_spec(name, rendered):
     check_options(doc["options"], spec, "top")
     attributes = doc["attributes"]
     assert {k: attributes[k]["support"] for k in ("check_mode", "diff_mode", "idempotent")} == \
-        {"check_mode": "full", "diff_mode": "full", "idempotent": "full"}
+        {"check_mode": "full", "diff_mode": "none" if name.endswith("_info") else "full",
+         "idempotent": "full"}
     check_return(yaml.safe_load(mod.RETURN))
     for task in yaml.safe_load(mod.EXAMPLES):
         mods = [k for k in task if "." in k]
-        assert mods and all(m.startswith("nixos_hetzner.vps.") for m in mods), task
+        assert mods and all(m.startswith(("nixos_hetzner.vps.", "ansible.builtin.")) for m in mods), task
 
 
 def test_api_token_is_no_log():
@@ -103,7 +107,22 @@ def test_inventory_doc_renders():
     from ansible_collections.nixos_hetzner.vps.plugins.inventory import hcloud as inventory
 
     examples = list(yaml.safe_load_all(inventory.EXAMPLES))
-    assert len(examples) == 2
+    assert len(examples) == 3
     for config in examples:
         assert config["plugin"] == "nixos_hetzner.vps.hcloud"
         assert set(config) - {"plugin"} <= set(options), set(config) - set(options)
+
+
+def test_no_markup_is_cut_short_by_a_nested_parenthesis():
+    # Issue 13, item 10: C({{ lookup('ansible.builtin.env', 'MY_TOKEN') }}) rendered as
+    # "{{ lookup('ansible.builtin.env', 'MY_TOKEN'" followed by "' }})": Ansible's markup
+    # ends C(...) at the first ")" and has no escape there. Any "(" inside C(), O(), V(),
+    # RV(), M(), I() or B() means the text meant to nest parentheses and is rendered cut.
+    import re
+    bad = []
+    for path in sorted((ROOT / "plugins").glob("*/*.py")):
+        text = path.read_text()
+        for match in re.finditer(r"\b(?:C|O|V|RV|M|I|B)\(([^)]*)\)", text):
+            if "(" in match.group(1):
+                bad.append("%s: %s" % (path.relative_to(ROOT), match.group(0)))
+    assert bad == []
