@@ -26,7 +26,7 @@ options:
     default: https://api.hetzner.cloud/v1
     version_added: 0.1.0
 requirements:
-  - hcloud >= 2.27.0 (Python library)
+  - hcloud>=2.27.0,<3 (Python library; the collection's requirements.txt)
 notes:
   - Every API error and every failed action is reported with C(msg), C(code) and
     C(details), never with a traceback.

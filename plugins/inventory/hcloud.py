@@ -28,7 +28,7 @@ description:
 author:
   - nixos-hetzner developers (!UNKNOWN)
 requirements:
-  - hcloud (Python library) >= 2.0
+  - hcloud>=2.27.0,<3 (Python library; the collection's requirements.txt)
 extends_documentation_fragment:
   - constructed
   - inventory_cache

@@ -39,6 +39,11 @@ import random
 import threading
 import time
 
+# The hcloud library this collection needs, exactly as requirements.txt states it (the one
+# place the version is kept; tests/unit/hcloud/test_hcloud_requirement.py holds the docs and
+# this constant to it).
+HCLOUD_REQUIREMENT = "hcloud>=2.27.0,<3"
+
 try:
     import requests
     from requests.adapters import HTTPAdapter
@@ -280,8 +285,9 @@ def make_client(params, deadline=RETRY_DEADLINE, pool_size=32, session=None):
     The :class:`RetryingTransport` is reachable as ``client.nh_transport`` (stats live in
     ``client.nh_transport.stats``)."""
     if not HAS_HCLOUD:
-        raise HcloudError("the Python library 'hcloud' is required: pip install hcloud==2.27.0 (%s)"
-                          % HCLOUD_IMPORT_ERROR, code="missing_library")
+        raise HcloudError("the Python library 'hcloud' is required: pip install '%s' (the collection's "
+                          "requirements.txt; %s)" % (HCLOUD_REQUIREMENT, HCLOUD_IMPORT_ERROR),
+                          code="missing_library")
     token = params.get("api_token")
     if not token:
         raise HcloudError(

@@ -10,6 +10,7 @@ antsibull-docs rule) and none is copied from another option ("Goes with X").
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,13 @@ def test_every_option_is_described(role, entry):
             wrong.append(f"{name}: description must be a string or a list of strings, is {text!r}")
         elif any("Goes with" in t for t in text):
             wrong.append(f"{name}: copied description ({text[0][:40]}...)")
+        else:
+            # O() must name an option of this entry point (antsibull-docs checks it); a
+            # variable of another role is C().
+            for ref in re.findall(r"O\(([^)=]+)", " ".join(text)):
+                top = ref.split("[")[0].split(".")[0]
+                if top not in spec["options"]:
+                    wrong.append(f"{name}: O({ref}) is not an option of {role} {entry}")
     assert not wrong, f"{role} {entry}:\n" + "\n".join(wrong)
 
 
