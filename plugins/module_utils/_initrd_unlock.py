@@ -191,10 +191,17 @@ class Conversation(object):
                     out += chunk
                     since_answer += chunk.decode(errors="replace")
                     asked = "asked" in states(out.decode(errors="replace"))
+                    # a terminal that echoes the answer back must not read as a new prompt
+                    # (a passphrase may well contain the word "passphrase")
+                    prompt = scrub(since_answer, self.passphrase).split(MARK + "asked", 1)[-1]
                     if (send and asked and self.answers < self.max_answers
-                            and PROMPT_RE.search(since_answer.split(MARK + "asked", 1)[-1])):
-                        proc.stdin.write(self.passphrase + b"\n")
-                        proc.stdin.flush()
+                            and PROMPT_RE.search(prompt)):
+                        try:
+                            proc.stdin.write(self.passphrase + b"\n")
+                            proc.stdin.flush()
+                        except (BrokenPipeError, ConnectionResetError):
+                            send = False  # the remote side has gone: what it said decides
+                            continue
                         self.answers += 1
                         since_answer = ""
             rc = proc.wait(timeout=30)

@@ -95,3 +95,22 @@ def test_connection_closed_after_the_answer(tmp_path):
 def test_check_mode_never_answers(tmp_path):
     (outcome, _), _, sent, conv = talk(tmp_path, "already", send=False)
     assert outcome == "already" and conv.answers == 0 and "passphrase" not in sent
+
+
+def test_an_echoed_passphrase_is_not_a_new_prompt(tmp_path):
+    """The echo of an answer that contains the word "passphrase" used to count as a second
+    prompt: a second answer was written, into a pipe the remote side may already have
+    closed (BrokenPipeError, seen as a flaky failure under load)."""
+    (outcome, _), _, _, conv = talk(tmp_path, "echo")
+    assert outcome == "unlocked" and conv.answers == 1
+
+
+def test_a_remote_side_gone_before_the_answer_is_not_a_crash(tmp_path):
+    """A pipe closed under the answer ends the conversation; the outcome comes from what
+    the remote side said, not from an exception."""
+    conv = u.Conversation([sys.executable, "-c",
+                           "import os, sys; os.close(0); "
+                           "print('NH-STATE:ready\\nNH-STATE:asked\\nPlease enter passphrase: ', flush=True)"],
+                          "right-passphrase", timeout=30)
+    rc, out, err = conv.run("ignored")
+    assert u.decide(rc, out, err)[0] in ("failed", "connection") and "right-passphrase" not in out
