@@ -183,10 +183,10 @@ options:
     version_added: 0.1.0
   progress_file:
     description:
-      - A file on the host that runs the module, to which one line is appended as each server
+      - "A file on the host that runs the module, to which one line is appended as each server
         reaches a state, C(<server>: <command> done) when one of its actions ends
         (C(create_server), C(enable_rescue), C(reset_server) ...), then C(<server>: finished) or
-        C(<server>: failed: <reason>), and C(fleet: finished) or C(fleet: failed) at the end.
+        C(<server>: failed: <reason>), and C(fleet: finished) or C(fleet: failed) at the end."
       - For progress while the module runs (a module cannot print before it returns); run it
         with C(async) and wait for each server's line, as the hardware role does (see
         the role's C(fleet.yml)). The lines come from the polls the waits make anyway, so

@@ -126,3 +126,16 @@ def test_no_markup_is_cut_short_by_a_nested_parenthesis():
             if "(" in match.group(1):
                 bad.append("%s: %s" % (path.relative_to(ROOT), match.group(0)))
     assert bad == []
+
+
+def test_every_module_renders():
+    """ansible-doc renders every module of the collection (a DOCUMENTATION that is not valid
+    YAML, such as an unquoted ': ' in a description, fails here rather than in sanity)."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
+    names = sorted("nixos_hetzner.vps." + p.stem for p in (ROOT / "plugins/modules").glob("*.py")
+                   if not p.stem.startswith("_"))
+    out = subprocess.run([str(BIN / "ansible-doc"), "--json"] + names, capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    docs = json.loads(out.stdout)
+    assert sorted(docs) == names and all(d.get("doc") for d in docs.values())
