@@ -316,7 +316,8 @@ root_passwords:
   sample: {"web1": "YItygq1v3GYjjMomLaKc"}
 """
 
-from ansible.module_utils.basic import AnsibleModule, _load_params
+from ansible.module_utils import basic
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_base import HcloudModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import HcloudError
@@ -593,7 +594,18 @@ def main():
     try:
         run_module()
     finally:
-        close_progress(_load_params().get("progress_file"))
+        close_progress(raw_progress_file())
+
+
+def raw_progress_file():
+    """O(progress_file) as given, also when the arguments were refused (then no module object
+    exists); None where no arguments were read at all (ansible-test's introspection)."""
+    if getattr(basic, "_ANSIBLE_ARGS", None) is None:
+        return None
+    try:
+        return basic._load_params().get("progress_file")
+    except Exception:  # unreadable arguments: AnsibleModule has already said so
+        return None
 
 
 def run_module():
