@@ -157,7 +157,20 @@ class DevFS(object):
         return pick_by_id(names)
 
     def same_device(self, a, b):
-        return self.canonical(a) == self.canonical(b)
+        return self.identity(a) == self.identity(b)
+
+    def identity(self, path):
+        """What ``path`` resolves to: ``("dev", major, minor)`` for a block device (so
+        two device nodes or links of one disk compare equal), else ``("path",
+        realpath)``."""
+        import stat
+        try:
+            st = os.stat(self._host(path))
+        except OSError:
+            return ("path", self.canonical(path))
+        if stat.S_ISBLK(st.st_mode):
+            return ("dev", os.major(st.st_rdev), os.minor(st.st_rdev))
+        return ("path", self.canonical(path))
 
     def mapper_holders(self, path):
         """Names of the device-mapper devices (LUKS mappings, ...) sitting on

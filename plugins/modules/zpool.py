@@ -210,8 +210,12 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import (
-    Action, Plan, PlanError, device_id, import_argv, parse_get, parse_zpool_import_list,
-    parse_zpool_status, plan_pool_create, plan_pool_existing, validate_pool_request,
+    Action, Plan, PlanError, check_distinct_devices, device_id, import_argv, parse_get,
+    parse_zpool_import_list, parse_zpool_status, plan_pool_create, plan_pool_existing,
+    validate_pool_request,
+)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_schema import (
+    SchemaError, check_dataset_properties, check_pool_properties, read_schema,
 )
 
 ARGUMENT_SPEC = dict(
@@ -297,8 +301,18 @@ def _plan_existing(reader, params, wanted_pool, fs, props=None):
 
 def _resolve_requested(fs, path):
     if not fs.exists(path):
-        raise PlanError("device %s does not exist; check the name (ls -l /dev/disk/by-id)" % path)
+        raise PlanError("device %r does not exist; check the name (ls -l /dev/disk/by-id)" % (path,))
     return device_id(fs, path)
+
+
+def _check_values(runner, wanted_pool, wanted_fs, creating):
+    """Check every pool property, feature and root dataset property value against the
+    installed ZFS (read-only), so that no write starts that ZFS would refuse halfway."""
+    schema = read_schema(runner)
+    problems = check_pool_properties(schema, wanted_pool, creating) + \
+        check_dataset_properties(schema, wanted_fs)
+    if problems:
+        raise PlanError("%s; nothing was written" % "; ".join(problems))
 
 
 def run_module(params, runner, check_mode=False, fs=None):
@@ -351,6 +365,8 @@ def run_module(params, runner, check_mode=False, fs=None):
     # state == present
     if props is not None:
         plan, status = _plan_existing(reader, params, wanted_pool, fs, props)
+        if plan.changed:
+            _check_values(runner, wanted_pool, wanted_fs, creating=False)
         _execute(runner, plan, result, check_mode)
         result.update(changed=plan.changed, vdevs=status["vdevs"],
                       diff=dict(before=plan.before, after=plan.after))
@@ -367,6 +383,8 @@ def run_module(params, runner, check_mode=False, fs=None):
             return result
         runner.run(argv)
         plan, status = _plan_existing(reader, params, wanted_pool, fs)
+        if plan.changed:
+            _check_values(runner, wanted_pool, wanted_fs, creating=False)
         _execute(runner, plan, result, check_mode)
         result.update(vdevs=status["vdevs"], diff=dict(before=before, after=plan.after))
         return result
@@ -377,6 +395,8 @@ def run_module(params, runner, check_mode=False, fs=None):
     devices = [d for v in params["_vdevs"] for d in v["devices"]]
     for dev in devices:
         require_device(fs, dev)
+    check_distinct_devices(params["_vdevs"], lambda p: (fs.identity(p), device_id(fs, p)))
+    _check_values(runner, wanted_pool, wanted_fs, creating=True)
     signatures = {}
     for dev in devices:
         sigs = refuse_unless_blank(runner, dev, params["force"], action="create pool %s on it" % name)
@@ -397,7 +417,7 @@ def main():
     runner = Runner(module)
     try:
         result = run_module(module.params, runner, check_mode=module.check_mode)
-    except (PlanError, DeviceError) as e:
+    except (PlanError, DeviceError, SchemaError) as e:
         module.fail_json(msg=str(e), name=module.params["name"])
     except DataSafetyError as e:
         module.fail_json(msg=str(e), name=module.params["name"], device=e.device,

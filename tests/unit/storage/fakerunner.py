@@ -130,6 +130,9 @@ class FakeDevFS(object):
     def same_device(self, a, b):
         return self.canonical(a) == self.canonical(b)
 
+    def identity(self, path):
+        return ("path", self.canonical(path))
+
     def aliases(self, path):
         real = self.canonical(path)
         names = sorted(n for n, t in self.links.items() if t == real)
