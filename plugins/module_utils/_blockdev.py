@@ -115,6 +115,32 @@ class DevFS(object):
         except OSError:
             return False
 
+    def size(self, path):
+        """Size of the device (or image file) in bytes."""
+        fd = os.open(self._host(path), os.O_RDONLY)
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+
+    def sector_size(self, path):
+        """Logical sector size from sysfs; 512 when sysfs does not say (image files)."""
+        kname = os.path.basename(self.canonical(path))
+        try:
+            with open(self._host("/sys/class/block/%s/queue/logical_block_size" % kname)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return 512
+
+    def read_at(self, path, offset, length):
+        """``length`` bytes at ``offset`` (fewer at the end of the device). The one
+        place the data-safety probe reads device contents; it never writes."""
+        fd = os.open(self._host(path), os.O_RDONLY)
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
     def is_busy(self, path):
         """True if the kernel refuses an exclusive open (mounted, swap, a dm/LUKS
         mapping or a ZFS pool on it or, for a whole disk, on one of its partitions)."""

@@ -99,6 +99,16 @@ def normalize_spec(partitions):
     return out
 
 
+def blank_geometry(size_bytes, sector_size, unreadable=False):
+    """The geometry ``sgdisk -p`` reports for a blank disk of ``size_bytes``: 128
+    entries of 128 bytes after the header, a backup table of the same size at the end."""
+    sectors = size_bytes // sector_size
+    table = 128 * 128 // sector_size
+    return {"partitions": [], "new": True, "unreadable": unreadable, "sectors": sectors,
+            "sector_size": sector_size, "first_usable": 2 + table,
+            "last_usable": sectors - 2 - table}
+
+
 def parse_sgdisk_print(text):
     """Parse ``sgdisk -p`` into ``{sectors, sector_size, first_usable, last_usable,
     guid, new (True when sgdisk found no GPT), partitions: [{number, start, end,
@@ -235,7 +245,8 @@ def plan(spec, geo, signatures, force):
     non-GPT signatures with ``_blockdev.refuse_unless_blank`` (it needs the runner)."""
     placed = layout(spec, geo)
     types = [s.type for s in signatures]
-    is_gpt = bool(types) and all(t in GPT_SIGNATURES for t in types) and not geo.get("new")
+    is_gpt = bool(types) and all(t in GPT_SIGNATURES for t in types) and not geo.get("new") \
+        and not geo.get("unreadable")
     result = {"placed": placed, "before": geo["partitions"] if is_gpt else [],
               "differences": [], "overwrite": []}
     if not types:

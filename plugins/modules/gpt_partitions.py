@@ -184,6 +184,26 @@ def _result_partitions(placed, disk_real, by_id):
     return out
 
 
+def _read_table(runner, fs, device, sigs, force):
+    """The disk's table and geometry from ``sgdisk -p``. When sgdisk reads no valid table
+    (for example a zeroed primary GPT whose backup survives) the disk is refused like any
+    other data unless ``force``; with force the geometry of a blank disk is used, since
+    the real run wipes the disk before it writes the new table."""
+    res = runner.run(["sgdisk", "-p", device], check_rc=False)
+    if res.rc == 0:
+        return gpt.parse_sgdisk_print(res.out)
+    if not force:
+        found = ", ".join("%s at %s" % (s.type, s.offset) if s.offset else s.type
+                          for s in sigs) or "a partition table"
+        reason = ((res.out or "") + (res.err or "")).strip().splitlines()
+        raise bd.DataSafetyError(
+            "found %s on %r (blkid -p / wipefs --no-act), and sgdisk reads no valid GPT from "
+            "it (%s): refusing to write a GPT table, nothing was written. If this data may be "
+            "destroyed, set force: true to overwrite"
+            % (found, device, reason[-1] if reason else "rc=%d" % res.rc), device, sigs)
+    return gpt.blank_geometry(fs.size(device), fs.sector_size(device), unreadable=True)
+
+
 def execute(params, check_mode, runner, fs):
     """Decide, then act. Returns the result dict; raises USER_ERRORS or CommandError."""
     device = params["device"]
@@ -194,7 +214,7 @@ def execute(params, check_mode, runner, fs):
     sigs = bd.probe_signatures(runner, device)
     bd.check_signatures(device, sigs, params["force"], action="write a GPT table",
                         allowed=gpt.GPT_SIGNATURES)
-    geo = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)
+    geo = _read_table(runner, fs, device, sigs, params["force"])
     plan = gpt.plan(spec, geo, sigs, params["force"])
     result = {
         "changed": plan["action"] != "none",
@@ -212,15 +232,21 @@ def execute(params, check_mode, runner, fs):
         return result
     if fs.is_busy(device):
         raise bd.DeviceError(
-            "disk %s (%s) is in use (a partition is mounted, swap, an open LUKS mapping or "
+            "disk %r (%s) is in use (a partition is mounted, swap, an open LUKS mapping or "
             "in a ZFS pool); cannot rewrite its table, nothing was written" % (device, real))
     argv = gpt.create_argv(device, plan["placed"], pretend=check_mode)
     if check_mode:
-        runner.run(argv)
+        if plan["action"] == "create":
+            # sgdisk's dry run reads the disk as it is; a recreate wipes it first, so a dry
+            # run on the old content (an MBR: "Non-GPT disk") would not predict it
+            runner.run(argv)
         result["partitions"] = _result_partitions(plan["placed"], real, by_id)
         return result
     if plan["action"] == "recreate":
         runner.run(["wipefs", "--all", device])
+        # and the tables wipefs can leave (a damaged GPT's backup, an MBR on an image
+        # file); rc 2 is sgdisk's "kernel still uses the old table", checked below
+        runner.run(["sgdisk", "--zap-all", device], ok_rcs=(0, 2))
     runner.run(argv)
     runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
     after = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)

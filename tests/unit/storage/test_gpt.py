@@ -155,7 +155,7 @@ def test_different_table_with_force_rewrites():
         "   1            2048          131038   63.0 MiB    BF00  data\n"
     r = FakeRunner(_probe("gpt") + [
         cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt")),
-        cmd(["wipefs", "--all", BYID]), cmd(new),
+        cmd(["wipefs", "--all", BYID]), cmd(["sgdisk", "--zap-all", BYID]), cmd(new),
         cmd(["udevadm", "settle", "--timeout=30"]),
         cmd(["sgdisk", "-p", BYID], out=after)])
     res = mod.execute(_params(partitions=spec, force=True), False, r, _fs())
@@ -250,3 +250,46 @@ def test_unreadable_gpt_signature_not_rewritten_without_force():
     with pytest.raises(gpt.TableMismatch, match="no valid GPT table"):
         mod.execute(_params(), False, r, _fs())
     r.assert_done()
+
+
+def _sha(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@needs_tools
+def test_real_zeroed_primary_gpt_with_backup_is_refused_then_forced(tmp_path):
+    img = tmp_path / "disk.img"
+    subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
+    subprocess.run(["sgdisk", "-n1:0:+8M", "-c1:old", str(img)], check=True, capture_output=True)
+    with open(img, "r+b") as f:  # PMBR and primary GPT gone, backup at the end intact
+        f.write(b"\0" * 34 * 512)
+    before = _sha(img)
+    for check in (True, False):
+        with pytest.raises(bd.DataSafetyError) as ei:
+            mod.execute(_params(device=str(img)), check, Runner(), FileFS())
+        msg = str(ei.value)
+        assert msg.startswith("found gpt at 0x3fffe00 on %r" % str(img)), msg
+        assert "nothing was written" in msg and "set force: true" in msg
+    assert _sha(img) == before
+    changed = [mod.execute(_params(device=str(img), force=True), check, Runner(), FileFS())["changed"]
+               for check in (True, False)]
+    assert changed == [True, True] and _sha(img) != before
+    assert not mod.execute(_params(device=str(img)), False, Runner(), FileFS())["changed"]
+
+
+@needs_tools
+def test_real_mbr_with_force_check_mode_predicts_the_run(tmp_path):
+    img = tmp_path / "disk.img"
+    subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
+    entry = bytes([0, 0, 2, 0, 0x83, 0, 0, 0]) + (2048).to_bytes(4, "little") + (40960).to_bytes(4, "little")
+    with open(img, "r+b") as f:  # an MBR with one Linux partition (what mkfs.vfat or parted leave)
+        f.seek(446)
+        f.write(entry)
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    before = _sha(img)
+    res = mod.execute(_params(device=str(img), force=True), True, Runner(), FileFS())
+    assert res["changed"] and res["overwritten_signatures"] == ["dos"] and _sha(img) == before
+    res = mod.execute(_params(device=str(img), force=True), False, Runner(), FileFS())
+    assert res["changed"] and res["overwritten_signatures"] == ["dos"]
