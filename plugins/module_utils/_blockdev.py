@@ -246,13 +246,13 @@ def require_device(fs, path, allow_busy=False):
         raise DeviceError("device %r is not an absolute path (use /dev/... or "
                           "/dev/disk/by-id/...)" % (path,))
     if not fs.exists(path):
-        raise DeviceError("device %s does not exist; check the name (ls -l "
+        raise DeviceError("device %r does not exist; check the name (ls -l "
                           "/dev/disk/by-id) and that the disk is attached" % path)
     if not fs.is_block(path):
-        raise DeviceError("%s is not a block device" % path)
+        raise DeviceError("%r is not a block device" % (path,))
     if not allow_busy and fs.is_busy(path):
         raise DeviceError(
-            "device %s (%s) is in use (mounted, swap, an open LUKS mapping, a ZFS pool "
+            "device %r (%s) is in use (mounted, swap, an open LUKS mapping, a ZFS pool "
             "or one of its partitions is); release it first, nothing was written"
             % (path, fs.canonical(path)))
 
@@ -345,7 +345,7 @@ def check_signatures(device, sigs, force, action="write to it", allowed=()):
     bad = [s for s in sigs if s.type not in allowed]
     if bad and not force:
         raise DataSafetyError(
-            "found %s on %s (blkid -p / wipefs --no-act): refusing to %s, nothing was "
+            "found %s on %r (blkid -p / wipefs --no-act): refusing to %s, nothing was "
             "written. If this data may be destroyed, set force: true to overwrite"
             % (describe_signatures(bad), device, action), device, bad)
     return bad

@@ -170,7 +170,7 @@ def test_foreign_signature_refused_before_any_write(kind, found):
     r = FakeRunner(_probe(kind))
     with pytest.raises(bd.DataSafetyError) as ei:
         mod.execute(_params(), False, r, _fs())
-    assert "found %s on %s" % (found, BYID) in str(ei.value)
+    assert "found %s on %r" % (found, BYID) in str(ei.value)
     assert "set force: true" in str(ei.value)
     r.assert_done()
 

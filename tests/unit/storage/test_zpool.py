@@ -241,7 +241,7 @@ def test_create_refuses_a_device_holding_data(fs, sig):
     probe = [cmd(["blkid", "-p", "-o", "export", dev], out=fixture("blkid_%s.host.txt" % sig)),
              cmd(["wipefs", "--no-act", "--json", dev], out=fixture("wipefs_%s.host.json" % sig))]
     r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
-    with pytest.raises(bd.DataSafetyError, match=r"found .* on %s.*set force: true" % dev):
+    with pytest.raises(bd.DataSafetyError, match=r"found .* on '%s'.*set force: true" % dev):
         mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs)
     r.assert_done()  # nothing after the probe: no zpool create
     # the same refusal in check mode
