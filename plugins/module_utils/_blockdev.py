@@ -29,6 +29,8 @@ import json
 import os
 import re
 
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _probe
+
 BY_ID = "/dev/disk/by-id"
 BY_PARTLABEL = "/dev/disk/by-partlabel"
 MAPPER = "/dev/mapper"
@@ -55,24 +57,27 @@ class Signature(object):
     ``zfs_member``, ``swap``, ``PMBR``, ``dos`` ...), ``offset`` (text, may be None),
     ``label``, ``uuid`` and ``source`` (``blkid`` or ``wipefs``)."""
 
-    __slots__ = ("type", "offset", "label", "uuid", "source")
+    __slots__ = ("type", "offset", "label", "uuid", "source", "detail")
 
-    def __init__(self, type, offset=None, label=None, uuid=None, source=None):
+    def __init__(self, type, offset=None, label=None, uuid=None, source=None, detail=None):
         self.type = type
         self.offset = offset
         self.label = label
         self.uuid = uuid
         self.source = source
+        self.detail = detail
 
     def describe(self):
         text = self.type
         if self.label:
             text += " (label %r)" % self.label
+        if self.detail:
+            text += " (%s at %s)" % (self.detail, self.offset)
         return text
 
     def as_dict(self):
         return {"type": self.type, "offset": self.offset, "label": self.label,
-                "uuid": self.uuid, "source": self.source}
+                "uuid": self.uuid, "source": self.source, "detail": self.detail}
 
     def __repr__(self):
         return "Signature(%r, offset=%r, source=%r)" % (self.type, self.offset, self.source)
@@ -140,6 +145,16 @@ class DevFS(object):
             return os.pread(fd, length, offset)
         finally:
             os.close(fd)
+
+    def is_crypt_mapping(self, path):
+        """True for a dm-crypt mapping (``/sys/class/block/dm-N/dm/uuid`` starts with
+        ``CRYPT-``): its never-written sectors decrypt to random bytes."""
+        kname = os.path.basename(self.canonical(path))
+        try:
+            with open(self._host("/sys/class/block/%s/dm/uuid" % kname)) as f:
+                return f.read().startswith("CRYPT-")
+        except OSError:
+            return False
 
     def is_busy(self, path):
         """True if the kernel refuses an exclusive open (mounted, swap, a dm/LUKS
@@ -307,8 +322,25 @@ def merge_signatures(wipefs_sigs, blkid_sigs):
     return out
 
 
-def probe_signatures(runner, device):
-    """All signatures on ``device`` (read-only: ``blkid -p`` then ``wipefs -n``).
+def probe_contents(fs, device):
+    """What a device holds beyond its primary signatures (``_probe``): backup copies of
+    btrfs, ext2/3/4, LUKS2, ZFS and md metadata, then, if none, a few dozen sampled
+    blocks that are not all zero. Sampling is skipped on a dm-crypt mapping, whose
+    never-written sectors decrypt to random bytes."""
+    size = fs.size(device)
+
+    def read(offset, length):
+        return fs.read_at(device, offset, length)
+    found = _probe.probe_backups(read, size)
+    if not found and not fs.is_crypt_mapping(device):
+        found = _probe.sample(read, size)
+    return [Signature(f.type, offset="%#x" % f.offset, source="probe", detail=f.what)
+            for f in found]
+
+
+def probe_signatures(runner, device, fs=None):
+    """All signatures on ``device`` (read-only: ``blkid -p`` then ``wipefs -n``; then,
+    with ``fs`` and when both found nothing, :func:`probe_contents`).
 
     ``blkid -p`` exit codes: 0 found, 2 nothing, 8 ambivalent (several signatures,
     recorded as type ``ambivalent``). Anything else raises ``CommandError``."""
@@ -326,6 +358,8 @@ def probe_signatures(runner, device):
     sigs = merge_signatures(sigs_w, sigs_b)
     if any(s.type != "ambivalent" for s in sigs):
         sigs = [s for s in sigs if s.type != "ambivalent"]
+    if not sigs and fs is not None:
+        sigs = probe_contents(fs, device)
     return sigs
 
 
@@ -344,14 +378,17 @@ def check_signatures(device, sigs, force, action="write to it", allowed=()):
     signatures (empty when the device is blank)."""
     bad = [s for s in sigs if s.type not in allowed]
     if bad and not force:
+        how = "blkid -p / wipefs --no-act"
+        if any(s.source == "probe" for s in bad):
+            how = "backup locations and sampled blocks read from the device"
         raise DataSafetyError(
-            "found %s on %r (blkid -p / wipefs --no-act): refusing to %s, nothing was "
+            "found %s on %r (%s): refusing to %s, nothing was "
             "written. If this data may be destroyed, set force: true to overwrite"
-            % (describe_signatures(bad), device, action), device, bad)
+            % (describe_signatures(bad), device, how, action), device, bad)
     return bad
 
 
-def refuse_unless_blank(runner, device, force, action="write to it", allowed=()):
+def refuse_unless_blank(runner, device, force, action="write to it", allowed=(), fs=None):
     """Probe ``device`` and raise :class:`DataSafetyError` if it holds any signature
     whose type is not in ``allowed``, unless ``force``.
 
@@ -362,6 +399,6 @@ def refuse_unless_blank(runner, device, force, action="write to it", allowed=())
         format it as LUKS2, nothing was written. If this data may be destroyed, set
         force: true to overwrite
     """
-    sigs = probe_signatures(runner, device)
+    sigs = probe_signatures(runner, device, fs)
     check_signatures(device, sigs, force, action, allowed)
     return sigs

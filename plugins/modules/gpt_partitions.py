@@ -211,7 +211,7 @@ def execute(params, check_mode, runner, fs):
     bd.require_device(fs, device, allow_busy=True)
     real = fs.canonical(device)
     by_id = device if device.startswith(bd.BY_ID + "/") else fs.preferred_by_id(device)
-    sigs = bd.probe_signatures(runner, device)
+    sigs = bd.probe_signatures(runner, device, fs)
     bd.check_signatures(device, sigs, params["force"], action="write a GPT table",
                         allowed=gpt.GPT_SIGNATURES)
     geo = _read_table(runner, fs, device, sigs, params["force"])

@@ -444,7 +444,7 @@ class Luks(object):
                 raise lk.LuksError("%r is not a LUKS container; formatting it needs passphrase "
                                    "or keyfile" % device)
             sigs = bd.refuse_unless_blank(self.runner, device, self.p["force"],
-                                          action="format it as LUKS2")
+                                          action="format it as LUKS2", fs=self.fs)
             if self.fs.is_busy(device):
                 raise bd.DeviceError("device %r is in use; cannot format it, nothing was "
                                      "written" % device)

@@ -399,7 +399,8 @@ def run_module(params, runner, check_mode=False, fs=None):
     _check_values(runner, wanted_pool, wanted_fs, creating=True)
     signatures = {}
     for dev in devices:
-        sigs = refuse_unless_blank(runner, dev, params["force"], action="create pool %s on it" % name)
+        sigs = refuse_unless_blank(runner, dev, params["force"], action="create pool %s on it" % name,
+                                   fs=fs)
         if sigs:
             signatures[dev] = [s.type for s in sigs]
     plan = plan_pool_create(name, params["_vdevs"], wanted_pool, wanted_fs, altroot=params["altroot"],
