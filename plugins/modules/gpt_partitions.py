@@ -16,8 +16,9 @@ description:
     C(blkid -p) or C(wipefs --no-act) (a filesystem, an MBR, LUKS, zfs_member, swap), is
     refused unless O(force=true); nothing is written before that check.
   - Returns the C(/dev/disk/by-partlabel) and C(/dev/disk/by-id) path of every partition.
-  - Check mode runs C(sgdisk --pretend) with the planned command, so an impossible table
-    fails in check mode too.
+  - Check mode runs C(sgdisk --pretend) with the planned command on a blank disk, so an
+    impossible table fails in check mode too. When the disk is to be overwritten (O(force=true)),
+    the dry run is skipped, since it would read the old content the real run erases first.
 author: nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes
@@ -70,6 +71,9 @@ options:
     description:
       - Overwrite a disk that holds a different partition table or any other signature.
         The old data becomes unreachable. The disk must still not be in use.
+      - The signatures of the old partitions (C(wipefs --all) on each), the disk's own
+        signatures and both copies of the old table (C(sgdisk --zap-all)) are erased before
+        the new table is written.
     type: bool
     default: false
     version_added: 0.1.0
@@ -243,6 +247,11 @@ def execute(params, check_mode, runner, fs):
         result["partitions"] = _result_partitions(plan["placed"], real, by_id)
         return result
     if plan["action"] == "recreate":
+        # the old partitions' signatures first: their blocks stay where they were
+        for old in geo.get("partitions", []):
+            part = bd.partition_path(real, old["number"])
+            if fs.exists(part):
+                runner.run(["wipefs", "--all", part])
         runner.run(["wipefs", "--all", device])
         # and the tables wipefs can leave (a damaged GPT's backup, an MBR on an image
         # file); rc 2 is sgdisk's "kernel still uses the old table", checked below
