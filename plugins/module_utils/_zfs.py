@@ -655,6 +655,26 @@ def check_distinct_devices(vdevs, identify):
             seen.append(("vdevs[%d]" % i, path, ident, dev))
 
 
+_ZFS_LABEL_NAME = re.compile(r"^zfs-[0-9a-f]{16}$")
+
+
+def interrupted_create_layout(signature_types, partitions):
+    """Is this the GPT that ``zpool create`` writes on a whole disk before anything else?
+
+    ``signature_types``: what blkid/wipefs found on the disk; ``partitions``:
+    ``_gpt.parse_sgdisk_print`` partitions. True only for exactly ZFS's own labelling
+    (``zpool_label_disk``): partition 1 type BF01 named ``zfs-<16 hex digits>`` and
+    partition 9 type BF07, and no signature but the GPT and its protective MBR. The
+    caller also checks that both partitions are blank (no pool label was written)."""
+    if not signature_types or not set(signature_types) <= {"gpt", "PMBR"}:
+        return False
+    by_number = dict((p["number"], p) for p in partitions)
+    if sorted(by_number) != [1, 9]:
+        return False
+    return by_number[1]["type"] == "BF01" and bool(_ZFS_LABEL_NAME.match(by_number[1]["name"])) \
+        and by_number[9]["type"] == "BF07"
+
+
 def vdev_argv(vdevs):
     """The vdev part of ``zpool create``: ``mirror a b log c cache d ...``."""
     argv = []

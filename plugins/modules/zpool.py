@@ -206,12 +206,14 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import (
-    DataSafetyError, DeviceError, DevFS, refuse_unless_blank, require_device,
+    DataSafetyError, DeviceError, DevFS, check_signatures, partition_path, probe_signatures,
+    require_device,
 )
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._gpt import parse_sgdisk_print
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import (
-    Action, Plan, PlanError, check_distinct_devices, device_id, import_argv, parse_get,
-    parse_zpool_import_list, parse_zpool_status, plan_pool_create, plan_pool_existing,
+    Action, Plan, PlanError, check_distinct_devices, device_id, import_argv,
+    interrupted_create_layout, parse_get, parse_zpool_import_list, parse_zpool_status, plan_pool_create, plan_pool_existing,
     validate_pool_request,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_schema import (
@@ -303,6 +305,23 @@ def _resolve_requested(fs, path):
     if not fs.exists(path):
         raise PlanError("device %r does not exist; check the name (ls -l /dev/disk/by-id)" % (path,))
     return device_id(fs, path)
+
+
+def _interrupted_create(runner, fs, disk, sigs):
+    """True when ``disk`` holds exactly what a killed ``zpool create`` leaves: ZFS's own
+    GPT (see ``interrupted_create_layout``) whose partitions 1 and 9 hold nothing, not
+    even a pool label or data the sampling probe sees (all reads)."""
+    if not set(s.type for s in sigs) <= {"gpt", "PMBR"}:
+        return False
+    res = runner.run(["sgdisk", "-p", disk], check_rc=False)
+    if res.rc != 0 or not interrupted_create_layout(
+            [s.type for s in sigs], parse_sgdisk_print(res.out)["partitions"]):
+        return False
+    for number in (1, 9):
+        part = partition_path(disk, number)
+        if not fs.exists(part) or probe_signatures(runner, part, fs):
+            return False
+    return True
 
 
 def _check_values(runner, wanted_pool, wanted_fs, creating):
@@ -398,11 +417,20 @@ def run_module(params, runner, check_mode=False, fs=None):
     check_distinct_devices(params["_vdevs"], lambda p: (fs.identity(p), device_id(fs, p)))
     _check_values(runner, wanted_pool, wanted_fs, creating=True)
     signatures = {}
+    warnings = []
     for dev in devices:
-        sigs = refuse_unless_blank(runner, dev, params["force"], action="create pool %s on it" % name,
-                                   fs=fs)
+        sigs = probe_signatures(runner, dev, fs)
+        if sigs and not params["force"] and _interrupted_create(runner, fs, dev, sigs):
+            warnings.append(
+                "%r holds only the GPT that an interrupted zpool create writes (partition 1 "
+                "'zfs-<id>' BF01, partition 9 BF07, no pool label, nothing else): creating the "
+                "pool over it" % (dev,))
+            continue
+        check_signatures(dev, sigs, params["force"], action="create pool %s on it" % name)
         if sigs:
             signatures[dev] = [s.type for s in sigs]
+    if warnings:
+        result["warnings"] = warnings
     plan = plan_pool_create(name, params["_vdevs"], wanted_pool, wanted_fs, altroot=params["altroot"],
                             mountpoint=params["mountpoint"], force=params["force"])
     _execute(runner, plan, result, check_mode)

@@ -240,6 +240,8 @@ def test_create_refuses_a_device_holding_data(fs, sig):
     dev = BYID + "sdc"
     probe = [cmd(["blkid", "-p", "-o", "export", dev], out=fixture("blkid_%s.host.txt" % sig)),
              cmd(["wipefs", "--no-act", "--json", dev], out=fixture("wipefs_%s.host.json" % sig))]
+    if sig == "gpt":  # a GPT is read to tell it from an interrupted zpool create
+        probe.append(cmd(["sgdisk", "-p", dev], out=fixture("sgdisk_p_gpt.host.txt")))
     r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
     with pytest.raises(bd.DataSafetyError, match=r"found .* on '%s'.*set force: true" % dev):
         mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs)
@@ -382,3 +384,52 @@ def test_pool_name_length(fs, name, ok):
     with pytest.raises(PlanError, match="characters, ZFS allows at most 239"):
         mod.run_module(params(name=name), r, fs=fs)
     assert r.calls == []
+
+
+# ------------------------------------------------------------------ an interrupted zpool create
+SGDISK_ZFS = """Disk /dev/sdb: 262144 sectors, 128.0 MiB
+Sector size (logical/physical): 512/512 bytes
+Disk identifier (GUID): 1D7C7A47-7E4B-D84B-8B13-2E3F4C1B0D6A
+Partition table holds up to 128 entries
+Main partition table begins at sector 2 and ends at sector 33
+First usable sector is 34, last usable sector is 262110
+Partitions will be aligned on 2048-sector boundaries
+Total free space is 4029 sectors (2.0 MiB)
+
+Number  Start (sector)    End (sector)  Size       Code  Name
+   1            2048          241663   117.0 MiB   BF01  zfs-5c2d1e0f9a8b7c6d
+   9          241664          258047   8.0 MiB     BF07  
+"""
+GPT_PROBE = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb"], out="PTUUID=1d7c\nPTTYPE=gpt\n"),
+             cmd(["wipefs", "--no-act", "--json", BYID + "sdb"], out=fixture("wipefs_gpt.host.json"))]
+
+
+def test_interrupted_create_layout_is_recognised_exactly():
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt, _zfs
+    parts = _gpt.parse_sgdisk_print(SGDISK_ZFS)["partitions"]
+    assert _zfs.interrupted_create_layout(["gpt", "PMBR"], parts)
+    assert not _zfs.interrupted_create_layout(["gpt", "PMBR", "ext4"], parts)
+    assert not _zfs.interrupted_create_layout([], parts)
+    renamed = [dict(p, name="data") if p["number"] == 1 else p for p in parts]
+    assert not _zfs.interrupted_create_layout(["gpt"], renamed)
+    assert not _zfs.interrupted_create_layout(["gpt"], parts + [dict(parts[0], number=2)])
+    assert not _zfs.interrupted_create_layout(["gpt"], [dict(p, type="8300") for p in parts])
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_interrupted_create_converges_without_force(fs, check):
+    create = ["zpool", "create"] + (["-n"] if check else []) + ["rpool", BYID + "sdb"]
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS)] + \
+        blank(BYID + "sdb-part1") + blank(BYID + "sdb-part9") + [cmd(create)] + \
+        ([] if check else [cmd(STATUS_CMD, out=status((2, "/dev/sdb1")))])
+    res, _ = run(fs, table, check=check, vdevs=[{"devices": [BYID + "sdb"]}])
+    assert res["changed"] and res["created"]
+    assert "holds only the GPT that an interrupted zpool create writes" in res["warnings"][0]
+
+
+def test_interrupted_create_with_a_pool_label_is_refused(fs):
+    label = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb-part1"], out="TYPE=zfs_member\nLABEL=rpool\n"),
+             cmd(["wipefs", "--no-act", "--json", BYID + "sdb-part1"], out="")]
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS)] + label
+    with pytest.raises(bd.DataSafetyError, match="found gpt, PMBR on '%s'.*set force: true" % (BYID + "sdb")):
+        run(fs, table, vdevs=[{"devices": [BYID + "sdb"]}])
