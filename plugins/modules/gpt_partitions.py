@@ -13,8 +13,11 @@ description:
     built with C(sgdisk) in one command.
   - A blank disk gets the table. An identical table (same numbers, names, type codes and
     sizes) means no change. A different table, or any other signature found by
-    C(blkid -p) or C(wipefs --no-act) (a filesystem, an MBR, LUKS, zfs_member, swap), is
-    refused unless O(force=true); nothing is written before that check.
+    C(blkid -p) or C(wipefs --no-act) (a filesystem, an MBR, LUKS, zfs_member, swap), or, when
+    they find nothing, a backup copy of btrfs, ext2/3/4, LUKS2, ZFS or md metadata or non-zero
+    data in sampled blocks, is refused unless O(force=true); nothing is written before that check.
+  - A table that C(sgdisk) cannot read (for example a zeroed primary GPT with its backup intact)
+    is refused like any other data unless O(force=true).
   - Returns the C(/dev/disk/by-partlabel) and C(/dev/disk/by-id) path of every partition.
   - Check mode runs C(sgdisk --pretend) with the planned command on a blank disk, so an
     impossible table fails in check mode too. When the disk is to be overwritten (O(force=true)),

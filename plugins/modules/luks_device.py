@@ -12,8 +12,10 @@ description:
   - Formats a device as LUKS2 (argon2id, C(aes-xts-plain64) with a 512-bit key by default),
     opens and closes it, sets its label, and adds and removes keys.
   - B(Data safety.) Before formatting, C(blkid -p) and C(wipefs --no-act) look for any
-    signature (a filesystem, a partition table, LUKS, zfs_member, swap). If one is found the
-    module fails, saying what it found, unless O(force=true). Nothing is written before that
+    signature (a filesystem, a partition table, LUKS, zfs_member, swap); when they find nothing,
+    the device is read for backup copies of btrfs, ext2/3/4, LUKS2, ZFS and md metadata and
+    for non-zero data in sampled blocks. If anything is found the module fails, saying what it
+    found where, unless O(force=true). Nothing is written before that
     check, in check mode neither.
   - An existing container whose type, cipher, key size or sector size differs from the request
     is reported as an error, never ignored; a different O(label) is changed in place.

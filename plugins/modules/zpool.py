@@ -22,9 +22,17 @@ description:
     error that lists the difference; it is never changed.
   - If no pool of that name is imported but an exported one exists, it is imported with
     C(zpool import -N) (and the altroot) instead of being created again.
-  - Before C(zpool create) every device is probed with C(blkid -p) and C(wipefs --no-act); a device
-    holding any signature (filesystem, partition table, LUKS, zfs_member, swap ...) is refused unless
-    O(force=true). Nothing is written before that check.
+  - Before C(zpool create) every device is probed with C(blkid -p) and C(wipefs --no-act), then, if
+    they find nothing, for backup copies of btrfs, ext2/3/4, LUKS2, ZFS and md metadata and for
+    non-zero data in sampled blocks; a device holding any of these is refused unless O(force=true).
+    Nothing is written before that check.
+  - Before any write (C(zpool create), C(zpool set), C(zfs set)) every pool property, C(feature@)
+    and root dataset property value is checked against what the installed ZFS accepts (the
+    property tables of C(zpool get) and C(zfs get), C(zpool upgrade -v)), and two names of one
+    disk (the same device number), or a disk together with one of its partitions, are refused.
+  - A whole disk that holds exactly what an interrupted C(zpool create) leaves (ZFS's own GPT:
+    partition 1 C(zfs-<id>) type BF01, partition 9 type BF07, both without any signature or data)
+    is used without O(force=true); a warning says so.
   - Only O(state=absent) with O(force=true) destroys a pool.
 author:
   - nixos-hetzner developers (!UNKNOWN)
@@ -114,8 +122,9 @@ options:
     default: false
     version_added: 0.1.0
 notes:
-  - Check mode runs the same reads and the data-safety probe, and checks a creation with
+  - Check mode runs the same reads, value checks and data-safety probe, and checks a creation with
     C(zpool create -n), which writes nothing.
+  - Pool names are limited to 239 characters (ZFS keeps room for C(pool/$ORIGIN@$ORIGIN)).
 seealso:
   - module: nixos_hetzner.vps.zfs_dataset
   - module: nixos_hetzner.vps.luks_device
