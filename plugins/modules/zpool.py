@@ -30,9 +30,9 @@ description:
     and root dataset property value is checked against what the installed ZFS accepts (the
     property tables of C(zpool get) and C(zfs get), C(zpool upgrade -v)), and two names of one
     disk (the same device number), or a disk together with one of its partitions, are refused.
-  - A whole disk that holds exactly what an interrupted C(zpool create) leaves (ZFS's own GPT:
+  - A whole disk that holds exactly what an interrupted C(zpool create) leaves (ZFS's own GPT with
     partition 1 C(zfs-<id>) type BF01, partition 9 type BF07, both without any signature or data)
-    is used without O(force=true); a warning says so.
+    is used without O(force=true), and a warning says so.
   - Only O(state=absent) with O(force=true) destroys a pool.
 author:
   - nixos-hetzner developers (!UNKNOWN)
