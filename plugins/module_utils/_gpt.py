@@ -82,8 +82,13 @@ def normalize_spec(partitions):
             raise SpecError("partition %d: type %r is not a 4-digit sgdisk type code such as "
                             "EF02 (BIOS boot), EF00 (ESP), 8309 (Linux LUKS), BF00 (ZFS), "
                             "8300 (Linux)" % (number, p.get("type")))
+        label = p.get("label")
+        if label is not None and (not p.get("filesystem") or not 1 <= len(label) <= 11):
+            raise SpecError("partition %d: label needs filesystem and is 1..11 characters "
+                            "(vfat)" % number)
         out.append({"number": number, "name": name, "type": code,
-                    "size": parse_size(p.get("size"))})
+                    "size": parse_size(p.get("size")), "filesystem": p.get("filesystem"),
+                    "label": label})
     out.sort(key=lambda q: q["number"])
     nums = [q["number"] for q in out]
     if len(set(nums)) != len(nums):

@@ -70,6 +70,19 @@ options:
         type: raw
         default: rest
         version_added: 0.1.0
+      filesystem:
+        description:
+          - Make this file system on the partition (C(mkfs.vfat -F 32)), for example an ESP.
+          - A partition that already holds a vfat file system is left as it is. A partition that
+            holds anything else (a signature, a backup copy, non-zero sampled data) is refused
+            like the disk itself, unless O(force=true).
+        type: str
+        choices: [vfat]
+        version_added: 0.2.0
+      label:
+        description: File system label for O(partitions[].filesystem) (vfat, at most 11 characters).
+        type: str
+        version_added: 0.2.0
   force:
     description:
       - Overwrite a disk that holds a different partition table or any other signature.
@@ -141,6 +154,12 @@ differences:
   type: list
   elements: str
   sample: ["partition 2: size is 10G (10737418240 bytes), requested 20G (21474836480 bytes)"]
+filesystems_made:
+  description: Numbers of the partitions that got (or in check mode would get) their O(partitions[].filesystem).
+  returned: success
+  type: list
+  elements: int
+  sample: [2]
 overwritten_signatures:
   description: Signature types that were (or in check mode would be) overwritten because of O(force=true).
   returned: success
@@ -169,6 +188,8 @@ ARGUMENT_SPEC = dict(
         name=dict(type="str", required=True),
         type=dict(type="str", default="8300"),
         size=dict(type="raw", default="rest"),
+        filesystem=dict(type="str", choices=["vfat"]),
+        label=dict(type="str"),
     )),
     force=dict(type="bool", default=False),
 )
@@ -211,6 +232,26 @@ def _read_table(runner, fs, device, sigs, force):
     return gpt.blank_geometry(fs.size(device), fs.sector_size(device), unreadable=True)
 
 
+def _filesystems(spec, check_mode, runner, fs, disk_real, force, fresh):
+    """Make the requested file systems on partitions that do not hold them yet. Each
+    partition passes the same data gate as the disk. ``fresh``: the table is new (in
+    check mode the partitions do not exist yet, so there is nothing to probe)."""
+    made = []
+    for p in spec:
+        if not p.get("filesystem"):
+            continue
+        part = bd.partition_path(disk_real, p["number"])
+        if not (check_mode and fresh):
+            sigs = bd.probe_signatures(runner, part, fs)
+            if sigs and set(s.type for s in sigs) == {p["filesystem"]}:
+                continue
+            bd.check_signatures(part, sigs, force, action="make a %s file system on it" % p["filesystem"])
+        made.append(p["number"])
+        if not check_mode:
+            runner.run(["mkfs.vfat", "-F", "32"] + (["-n", p["label"]] if p.get("label") else []) + [part])
+    return made
+
+
 def execute(params, check_mode, runner, fs):
     """Decide, then act. Returns the result dict; raises USER_ERRORS or CommandError."""
     device = params["device"]
@@ -236,6 +277,8 @@ def execute(params, check_mode, runner, fs):
     if plan["action"] == "none":
         placed = [dict(p, size_bytes=p["size"]) for p in geo["partitions"]]
         result["partitions"] = _result_partitions(placed, real, by_id)
+        result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], False)
+        result["changed"] = bool(result["filesystems_made"])
         return result
     if fs.is_busy(device):
         raise bd.DeviceError(
@@ -248,6 +291,7 @@ def execute(params, check_mode, runner, fs):
             # run on the old content (an MBR: "Non-GPT disk") would not predict it
             runner.run(argv)
         result["partitions"] = _result_partitions(plan["placed"], real, by_id)
+        result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], True)
         return result
     if plan["action"] == "recreate":
         # the old partitions' signatures first: their blocks stay where they were
@@ -268,6 +312,7 @@ def execute(params, check_mode, runner, fs):
                             % "; ".join(left))
     placed = [dict(p, size_bytes=p["size"]) for p in after["partitions"]]
     result["partitions"] = _result_partitions(placed, real, by_id)
+    result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], True)
     return result
 
 

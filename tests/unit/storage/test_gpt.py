@@ -293,3 +293,49 @@ def test_real_mbr_with_force_check_mode_predicts_the_run(tmp_path):
     assert res["changed"] and res["overwritten_signatures"] == ["dos"] and _sha(img) == before
     res = mod.execute(_params(device=str(img), force=True), False, Runner(), FileFS())
     assert res["changed"] and res["overwritten_signatures"] == ["dos"]
+
+
+# ---------------------------------------------------------------- a file system on a partition (the ESP)
+ESP_SPEC = [{"number": 1, "name": "bios", "type": "ef02", "size": "1M"},
+            {"number": 2, "name": "luks", "type": "8309", "size": "rest", "filesystem": "vfat", "label": "ESP"}]
+
+
+def _vfat(dev):
+    return [cmd(["blkid", "-p", "-o", "export", dev], out="LABEL=ESP\nTYPE=vfat\nUSAGE=filesystem\n"),
+            cmd(["wipefs", "--no-act", "--json", dev],
+                out='{"signatures": [{"device": "x", "offset": "0x52", "type": "vfat", "uuid": null, "label": "ESP"}]}')]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_filesystem_made_on_a_blank_partition_and_kept_later(check):
+    table = _probe("gpt") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt"))] + \
+        _probe("blank", "/dev/sdb2") + ([] if check else [cmd(["mkfs.vfat", "-F", "32", "-n", "ESP", "/dev/sdb2"])])
+    r = FakeRunner(table)
+    res = mod.execute(_params(partitions=ESP_SPEC), check, r, _fs())
+    r.assert_done()
+    assert res["changed"] and res["filesystems_made"] == [2]
+    r = FakeRunner(_probe("gpt") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt"))] +
+                   _vfat("/dev/sdb2"))
+    res = mod.execute(_params(partitions=ESP_SPEC), check, r, _fs())
+    assert not res["changed"] and res["filesystems_made"] == []
+
+
+def test_filesystem_refused_on_a_partition_holding_data():
+    r = FakeRunner(_probe("gpt") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt"))] +
+                   _probe("ext4", "/dev/sdb2"))
+    with pytest.raises(bd.DataSafetyError, match="found ext4 .* on '/dev/sdb2'.*make a vfat file system"):
+        mod.execute(_params(partitions=ESP_SPEC), False, r, _fs())
+    r.assert_done()
+
+
+def test_filesystem_on_a_new_table_in_check_mode_is_predicted():
+    r = FakeRunner(_probe("blank") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_blank.host.txt")),
+                                      cmd(CREATE[:1] + ["--pretend"] + CREATE[1:])])
+    res = mod.execute(_params(partitions=ESP_SPEC), True, r, _fs())
+    r.assert_done()
+    assert res["changed"] and res["filesystems_made"] == [2]
+
+
+def test_label_without_filesystem_is_refused():
+    with pytest.raises(gpt.SpecError, match="label needs filesystem"):
+        gpt.normalize_spec([{"number": 1, "name": "a", "label": "X"}])
