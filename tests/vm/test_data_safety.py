@@ -240,10 +240,10 @@ def test_round_two_validation_hidden_data_interrupted_create(rescue_vm, tmp_path
         tasks.append({"name": "empty passphrase", "ignore_errors": True,
                       "nixos_hetzner.vps.luks_device": dict(device=d["values"], passphrase="", **LUKS_COST)})
         tasks.append({"name": "wrong passphrase with a label", "ignore_errors": True,
-                      "nixos_hetzner.vps.luks_device": dict(device=d["luks-key"], passphrase="wrong",
+                      "nixos_hetzner.vps.luks_device": dict(device=d["luks-key"], passphrase="not the key 17",
                                                             label="newlabel")})
         tasks.append({"name": "wrong passphrase", "ignore_errors": True,
-                      "nixos_hetzner.vps.luks_device": dict(device=d["luks-key"], passphrase="wrong")})
+                      "nixos_hetzner.vps.luks_device": dict(device=d["luks-key"], passphrase="not the key 17")})
         # 3. data blkid and wipefs do not see: every destructive module refuses
         for kind in HIDDEN:
             for module in MODULES:
@@ -288,6 +288,10 @@ def test_round_two_validation_hidden_data_interrupted_create(rescue_vm, tmp_path
         res = dict((r["_task"], r) for r in results)
         dump = json.dumps(results, indent=1, default=str)[-8000:]
         assert set(t["name"] for t in tasks) <= set(res), dump
+        for t in tasks:  # what each case did, for the log
+            r = res[t["name"]]
+            print("%-40s failed=%-5s changed=%-5s %s" % (t["name"][:40], bool(r.get("failed")),
+                                                         bool(r.get("changed")), (r.get("msg") or "")[:150]))
 
         for case in ZPOOL_BAD:
             for check in (False, True):
