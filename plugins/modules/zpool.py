@@ -323,6 +323,9 @@ def _interrupted_create(runner, fs, disk, sigs):
     if not set(s.type for s in sigs) <= {"gpt", "PMBR"}:
         return False
     res = runner.run(["sgdisk", "-p", disk], check_rc=False)
+    # sgdisk opens the disk for writing; on close udev re-reads the table and the
+    # partition nodes disappear for a moment
+    runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
     if res.rc != 0 or not interrupted_create_layout(
             [s.type for s in sigs], parse_sgdisk_print(res.out)["partitions"]):
         return False

@@ -241,7 +241,7 @@ def test_create_refuses_a_device_holding_data(fs, sig):
     probe = [cmd(["blkid", "-p", "-o", "export", dev], out=fixture("blkid_%s.host.txt" % sig)),
              cmd(["wipefs", "--no-act", "--json", dev], out=fixture("wipefs_%s.host.json" % sig))]
     if sig == "gpt":  # a GPT is read to tell it from an interrupted zpool create
-        probe.append(cmd(["sgdisk", "-p", dev], out=fixture("sgdisk_p_gpt.host.txt")))
+        probe += [cmd(["sgdisk", "-p", dev], out=fixture("sgdisk_p_gpt.host.txt")), SETTLE]
     r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
     with pytest.raises(bd.DataSafetyError, match=r"found .* on '%s'.*set force: true" % dev):
         mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs)
@@ -400,6 +400,7 @@ Number  Start (sector)    End (sector)  Size       Code  Name
    1            2048          241663   117.0 MiB   BF01  zfs-5c2d1e0f9a8b7c6d
    9          241664          258047   8.0 MiB     BF07  
 """
+SETTLE = cmd(["udevadm", "settle", "--timeout=30"])
 GPT_PROBE = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb"], out="PTUUID=1d7c\nPTTYPE=gpt\n"),
              cmd(["wipefs", "--no-act", "--json", BYID + "sdb"], out=fixture("wipefs_gpt.host.json"))]
 
@@ -419,7 +420,7 @@ def test_interrupted_create_layout_is_recognised_exactly():
 @pytest.mark.parametrize("check", [False, True])
 def test_interrupted_create_converges_without_force(fs, check):
     create = ["zpool", "create"] + (["-n"] if check else []) + ["rpool", BYID + "sdb"]
-    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS)] + \
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS), SETTLE] + \
         blank(BYID + "sdb-part1") + blank(BYID + "sdb-part9") + [cmd(create)] + \
         ([] if check else [cmd(STATUS_CMD, out=status((2, "/dev/sdb1")))])
     res, _ = run(fs, table, check=check, vdevs=[{"devices": [BYID + "sdb"]}])
@@ -430,6 +431,6 @@ def test_interrupted_create_converges_without_force(fs, check):
 def test_interrupted_create_with_a_pool_label_is_refused(fs):
     label = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb-part1"], out="TYPE=zfs_member\nLABEL=rpool\n"),
              cmd(["wipefs", "--no-act", "--json", BYID + "sdb-part1"], out="")]
-    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS)] + label
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS), SETTLE] + label
     with pytest.raises(bd.DataSafetyError, match="found gpt, PMBR on '%s'.*set force: true" % (BYID + "sdb")):
         run(fs, table, vdevs=[{"devices": [BYID + "sdb"]}])
