@@ -147,6 +147,5 @@ def sample(read, size, count=SAMPLES, length=SAMPLE_SIZE):
     hits = [off for off in sample_offsets(size, count, length) if read(off, length).strip(b"\0")]
     if not hits:
         return []
-    shown = ", ".join("%#x" % o for o in hits[:4]) + (", ..." if len(hits) > 4 else "")
-    return [Found("data", hits[0], "non-zero data in %d of %d sampled blocks (at %s)"
-                  % (len(hits), len(sample_offsets(size, count, length)), shown))]
+    return [Found("data", hits[0], "non-zero data in %d of %d sampled blocks, the first"
+                  % (len(hits), len(sample_offsets(size, count, length))))]

@@ -104,8 +104,7 @@ def test_random_data_without_a_signature_is_found_by_sampling(tmp_path):
     offs = pr.sample_offsets(size)
     found = probe(image(tmp_path, size, [(offs[17] + 100, os.urandom(16))]))
     assert [s.type for s in found] == ["data"]
-    assert found[0].detail == "non-zero data in 1 of 48 sampled blocks (at %#x)" % offs[17]
-    assert found[0].describe().startswith("data (non-zero data in 1 of 48 sampled blocks")
+    assert found[0].describe() == "data (non-zero data in 1 of 48 sampled blocks, the first at %#x)" % offs[17]
 
 
 def test_sampling_is_skipped_on_a_crypt_mapping(tmp_path):
