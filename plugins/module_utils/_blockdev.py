@@ -29,6 +29,8 @@ import json
 import os
 import re
 
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _probe
+
 BY_ID = "/dev/disk/by-id"
 BY_PARTLABEL = "/dev/disk/by-partlabel"
 MAPPER = "/dev/mapper"
@@ -55,24 +57,27 @@ class Signature(object):
     ``zfs_member``, ``swap``, ``PMBR``, ``dos`` ...), ``offset`` (text, may be None),
     ``label``, ``uuid`` and ``source`` (``blkid`` or ``wipefs``)."""
 
-    __slots__ = ("type", "offset", "label", "uuid", "source")
+    __slots__ = ("type", "offset", "label", "uuid", "source", "detail")
 
-    def __init__(self, type, offset=None, label=None, uuid=None, source=None):
+    def __init__(self, type, offset=None, label=None, uuid=None, source=None, detail=None):
         self.type = type
         self.offset = offset
         self.label = label
         self.uuid = uuid
         self.source = source
+        self.detail = detail
 
     def describe(self):
         text = self.type
         if self.label:
             text += " (label %r)" % self.label
+        if self.detail:
+            text += " (%s at %s)" % (self.detail, self.offset)
         return text
 
     def as_dict(self):
         return {"type": self.type, "offset": self.offset, "label": self.label,
-                "uuid": self.uuid, "source": self.source}
+                "uuid": self.uuid, "source": self.source, "detail": self.detail}
 
     def __repr__(self):
         return "Signature(%r, offset=%r, source=%r)" % (self.type, self.offset, self.source)
@@ -112,6 +117,42 @@ class DevFS(object):
         import stat
         try:
             return stat.S_ISBLK(os.stat(self._host(path)).st_mode)
+        except OSError:
+            return False
+
+    def size(self, path):
+        """Size of the device (or image file) in bytes."""
+        fd = os.open(self._host(path), os.O_RDONLY)
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
+
+    def sector_size(self, path):
+        """Logical sector size from sysfs; 512 when sysfs does not say (image files)."""
+        kname = os.path.basename(self.canonical(path))
+        try:
+            with open(self._host("/sys/class/block/%s/queue/logical_block_size" % kname)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return 512
+
+    def read_at(self, path, offset, length):
+        """``length`` bytes at ``offset`` (fewer at the end of the device). The one
+        place the data-safety probe reads device contents; it never writes."""
+        fd = os.open(self._host(path), os.O_RDONLY)
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
+    def is_crypt_mapping(self, path):
+        """True for a dm-crypt mapping (``/sys/class/block/dm-N/dm/uuid`` starts with
+        ``CRYPT-``): its never-written sectors decrypt to random bytes."""
+        kname = os.path.basename(self.canonical(path))
+        try:
+            with open(self._host("/sys/class/block/%s/dm/uuid" % kname)) as f:
+                return f.read().startswith("CRYPT-")
         except OSError:
             return False
 
@@ -157,7 +198,20 @@ class DevFS(object):
         return pick_by_id(names)
 
     def same_device(self, a, b):
-        return self.canonical(a) == self.canonical(b)
+        return self.identity(a) == self.identity(b)
+
+    def identity(self, path):
+        """What ``path`` resolves to: ``("dev", major, minor)`` for a block device (so
+        two device nodes or links of one disk compare equal), else ``("path",
+        realpath)``."""
+        import stat
+        try:
+            st = os.stat(self._host(path))
+        except OSError:
+            return ("path", self.canonical(path))
+        if stat.S_ISBLK(st.st_mode):
+            return ("dev", os.major(st.st_rdev), os.minor(st.st_rdev))
+        return ("path", self.canonical(path))
 
     def mapper_holders(self, path):
         """Names of the device-mapper devices (LUKS mappings, ...) sitting on
@@ -207,13 +261,13 @@ def require_device(fs, path, allow_busy=False):
         raise DeviceError("device %r is not an absolute path (use /dev/... or "
                           "/dev/disk/by-id/...)" % (path,))
     if not fs.exists(path):
-        raise DeviceError("device %s does not exist; check the name (ls -l "
+        raise DeviceError("device %r does not exist; check the name (ls -l "
                           "/dev/disk/by-id) and that the disk is attached" % path)
     if not fs.is_block(path):
-        raise DeviceError("%s is not a block device" % path)
+        raise DeviceError("%r is not a block device" % (path,))
     if not allow_busy and fs.is_busy(path):
         raise DeviceError(
-            "device %s (%s) is in use (mounted, swap, an open LUKS mapping, a ZFS pool "
+            "device %r (%s) is in use (mounted, swap, an open LUKS mapping, a ZFS pool "
             "or one of its partitions is); release it first, nothing was written"
             % (path, fs.canonical(path)))
 
@@ -268,8 +322,25 @@ def merge_signatures(wipefs_sigs, blkid_sigs):
     return out
 
 
-def probe_signatures(runner, device):
-    """All signatures on ``device`` (read-only: ``blkid -p`` then ``wipefs -n``).
+def probe_contents(fs, device):
+    """What a device holds beyond its primary signatures (``_probe``): backup copies of
+    btrfs, ext2/3/4, LUKS2, ZFS and md metadata, then, if none, a few dozen sampled
+    blocks that are not all zero. Sampling is skipped on a dm-crypt mapping, whose
+    never-written sectors decrypt to random bytes."""
+    size = fs.size(device)
+
+    def read(offset, length):
+        return fs.read_at(device, offset, length)
+    found = _probe.probe_backups(read, size)
+    if not found and not fs.is_crypt_mapping(device):
+        found = _probe.sample(read, size)
+    return [Signature(f.type, offset="%#x" % f.offset, source="probe", detail=f.what)
+            for f in found]
+
+
+def probe_signatures(runner, device, fs=None):
+    """All signatures on ``device`` (read-only: ``blkid -p`` then ``wipefs -n``; then,
+    with ``fs`` and when both found nothing, :func:`probe_contents`).
 
     ``blkid -p`` exit codes: 0 found, 2 nothing, 8 ambivalent (several signatures,
     recorded as type ``ambivalent``). Anything else raises ``CommandError``."""
@@ -287,6 +358,8 @@ def probe_signatures(runner, device):
     sigs = merge_signatures(sigs_w, sigs_b)
     if any(s.type != "ambivalent" for s in sigs):
         sigs = [s for s in sigs if s.type != "ambivalent"]
+    if not sigs and fs is not None:
+        sigs = probe_contents(fs, device)
     return sigs
 
 
@@ -305,14 +378,17 @@ def check_signatures(device, sigs, force, action="write to it", allowed=()):
     signatures (empty when the device is blank)."""
     bad = [s for s in sigs if s.type not in allowed]
     if bad and not force:
+        how = "blkid -p / wipefs --no-act"
+        if any(s.source == "probe" for s in bad):
+            how = "backup locations and sampled blocks read from the device"
         raise DataSafetyError(
-            "found %s on %s (blkid -p / wipefs --no-act): refusing to %s, nothing was "
+            "found %s on %r (%s): refusing to %s, nothing was "
             "written. If this data may be destroyed, set force: true to overwrite"
-            % (describe_signatures(bad), device, action), device, bad)
+            % (describe_signatures(bad), device, how, action), device, bad)
     return bad
 
 
-def refuse_unless_blank(runner, device, force, action="write to it", allowed=()):
+def refuse_unless_blank(runner, device, force, action="write to it", allowed=(), fs=None):
     """Probe ``device`` and raise :class:`DataSafetyError` if it holds any signature
     whose type is not in ``allowed``, unless ``force``.
 
@@ -323,6 +399,6 @@ def refuse_unless_blank(runner, device, force, action="write to it", allowed=())
         format it as LUKS2, nothing was written. If this data may be destroyed, set
         force: true to overwrite
     """
-    sigs = probe_signatures(runner, device)
+    sigs = probe_signatures(runner, device, fs)
     check_signatures(device, sigs, force, action, allowed)
     return sigs

@@ -82,8 +82,13 @@ def normalize_spec(partitions):
             raise SpecError("partition %d: type %r is not a 4-digit sgdisk type code such as "
                             "EF02 (BIOS boot), EF00 (ESP), 8309 (Linux LUKS), BF00 (ZFS), "
                             "8300 (Linux)" % (number, p.get("type")))
+        label = p.get("label")
+        if label is not None and (not p.get("filesystem") or not 1 <= len(label) <= 11):
+            raise SpecError("partition %d: label needs filesystem and is 1..11 characters "
+                            "(vfat)" % number)
         out.append({"number": number, "name": name, "type": code,
-                    "size": parse_size(p.get("size"))})
+                    "size": parse_size(p.get("size")), "filesystem": p.get("filesystem"),
+                    "label": label})
     out.sort(key=lambda q: q["number"])
     nums = [q["number"] for q in out]
     if len(set(nums)) != len(nums):
@@ -97,6 +102,16 @@ def normalize_spec(partitions):
             raise SpecError("only the last partition (by number) may take the rest of the "
                             "disk; partition %d has no size" % q["number"])
     return out
+
+
+def blank_geometry(size_bytes, sector_size, unreadable=False):
+    """The geometry ``sgdisk -p`` reports for a blank disk of ``size_bytes``: 128
+    entries of 128 bytes after the header, a backup table of the same size at the end."""
+    sectors = size_bytes // sector_size
+    table = 128 * 128 // sector_size
+    return {"partitions": [], "new": True, "unreadable": unreadable, "sectors": sectors,
+            "sector_size": sector_size, "first_usable": 2 + table,
+            "last_usable": sectors - 2 - table}
 
 
 def parse_sgdisk_print(text):
@@ -235,7 +250,8 @@ def plan(spec, geo, signatures, force):
     non-GPT signatures with ``_blockdev.refuse_unless_blank`` (it needs the runner)."""
     placed = layout(spec, geo)
     types = [s.type for s in signatures]
-    is_gpt = bool(types) and all(t in GPT_SIGNATURES for t in types) and not geo.get("new")
+    is_gpt = bool(types) and all(t in GPT_SIGNATURES for t in types) and not geo.get("new") \
+        and not geo.get("unreadable")
     result = {"placed": placed, "before": geo["partitions"] if is_gpt else [],
               "differences": [], "overwrite": []}
     if not types:

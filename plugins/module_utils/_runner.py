@@ -6,7 +6,8 @@ Every external command (``blkid``, ``wipefs``, ``sgdisk``, ``cryptsetup``, ``zpo
 
 * forces ``LANG=C LC_ALL=C LC_MESSAGES=C`` so that parsers see untranslated output;
 * passes secrets only on stdin, as the exact bytes given (no trailing newline is
-  added), and refuses to run if a secret also appears in argv;
+  added), and refuses to run if a secret also appears in argv; a command without
+  data reads /dev/null, never the module's own stdin;
 * returns a :class:`Result` (``rc``, ``out``, ``err``) and, unless ``check_rc=False``,
   raises :class:`CommandError` carrying the command line and stderr when ``rc != 0``.
 
@@ -85,6 +86,20 @@ def _to_bytes(data):
     return data.encode("utf-8")
 
 
+def _detach_stdin():
+    """Point the module process's stdin at /dev/null. ``run_command`` gives a command a
+    pipe only when there is data to send; without data the command inherits the
+    module's stdin, and ``cryptsetup --key-file -`` would read whatever that is. With
+    this every command reads either its exact data or an immediate end of file."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        if fd != 0:
+            os.dup2(fd, 0)
+    finally:
+        if fd != 0:
+            os.close(fd)
+
+
 class Runner(object):
     """Runs commands with a C locale; secrets via stdin only.
 
@@ -97,6 +112,8 @@ class Runner(object):
     def __init__(self, module=None, log=None):
         self.module = module
         self.log = log
+        if module is not None:
+            _detach_stdin()
 
     # -- public API ---------------------------------------------------------------
     def run(self, argv, stdin=None, check_rc=True, secrets=(), ok_rcs=(0,)):

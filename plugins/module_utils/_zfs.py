@@ -345,7 +345,17 @@ def parse_zpool_import_list(text):
 
 # ---------------------------------------------------------------- names
 
+#: ``ZFS_MAX_DATASET_NAME_LEN`` (include/sys/fs/zfs.h) counts the final NUL.
+MAX_DATASET_NAME_LEN = 256 - 1
+#: ``pool_namecheck`` (module/zcommon/zfs_namecheck.c) keeps room for
+#: ``pool/$ORIGIN@$ORIGIN``: ``strlen(pool) < 256 - 2 - 2 * strlen("$ORIGIN")``.
+MAX_POOL_NAME_LEN = 256 - 2 - 2 * len("$ORIGIN") - 1
+
+
 def validate_pool_name(name):
+    if name and len(name) > MAX_POOL_NAME_LEN:
+        raise PlanError("invalid pool name %r...: %d characters, ZFS allows at most %d"
+                        % (name[:20], len(name), MAX_POOL_NAME_LEN))
     if not name or not _POOL_NAME.match(name):
         raise PlanError("invalid pool name %r: it must start with a letter and contain only "
                         "letters, digits, '_', '-', '.', ':'" % (name,))
@@ -361,6 +371,9 @@ def validate_dataset_name(name):
         raise PlanError("invalid dataset name %r: use pool/path/to/dataset" % (name,))
     if "@" in name or "#" in name:
         raise PlanError("invalid dataset name %r: snapshots and bookmarks are not datasets" % name)
+    if len(name) > MAX_DATASET_NAME_LEN:
+        raise PlanError("invalid dataset name %r...: %d characters, ZFS allows at most %d "
+                        "including the pool name" % (name[:20], len(name), MAX_DATASET_NAME_LEN))
     parts = name.split("/")
     for part in parts:
         if not _DATASET_COMPONENT.match(part):
@@ -610,12 +623,56 @@ def validate_vdevs(vdevs):
                 raise PlanError("%s: device %r is not an absolute path (use /dev/disk/by-id/..., "
                                 "/dev/mapper/... or /dev/sdX)" % (where, d))
             if d in seen:
-                raise PlanError("%s: device %s is also in %s" % (where, d, seen[d]))
+                raise PlanError("%s: device %r is also in %s" % (where, d, seen[d]))
             seen[d] = where
         out.append({"role": role, "type": kind, "devices": devices})
     if not any(v["role"] == "data" for v in out):
         raise PlanError("vdevs has no data vdev (role: data)")
     return out
+
+
+def check_distinct_devices(vdevs, identify):
+    """Refuse two names of one device, and a disk together with one of its partitions.
+
+    ``identify(path)`` returns ``(identity, DeviceId)``: the identity compares equal for
+    every name of one device (``DevFS.identity``: the device number), the DeviceId
+    gives the kernel name and parent disk. Raises PlanError; runs nothing."""
+    seen = []
+    for i, v in enumerate(vdevs):
+        for path in v["devices"]:
+            ident, dev = identify(path)
+            for other_where, other_path, other_ident, other_dev in seen:
+                if ident == other_ident:
+                    raise PlanError(
+                        "vdevs[%d]: device %r and %r in %s are the same disk (%s); give each "
+                        "device once, nothing was written" % (i, path, other_path, other_where, dev.name))
+                if dev.parent and dev.parent == other_dev.name or \
+                        other_dev.parent and other_dev.parent == dev.name:
+                    part, disk = (path, other_path) if dev.parent else (other_path, path)
+                    raise PlanError(
+                        "vdevs: %r is a partition of %r, which is also requested; zpool create "
+                        "would repartition the whole disk. Nothing was written" % (part, disk))
+            seen.append(("vdevs[%d]" % i, path, ident, dev))
+
+
+_ZFS_LABEL_NAME = re.compile(r"^zfs-[0-9a-f]{16}$")
+
+
+def interrupted_create_layout(signature_types, partitions):
+    """Is this the GPT that ``zpool create`` writes on a whole disk before anything else?
+
+    ``signature_types``: what blkid/wipefs found on the disk; ``partitions``:
+    ``_gpt.parse_sgdisk_print`` partitions. True only for exactly ZFS's own labelling
+    (``zpool_label_disk``): partition 1 type BF01 named ``zfs-<16 hex digits>`` and
+    partition 9 type BF07, and no signature but the GPT and its protective MBR. The
+    caller also checks that both partitions are blank (no pool label was written)."""
+    if not signature_types or not set(signature_types) <= {"gpt", "PMBR"}:
+        return False
+    by_number = dict((p["number"], p) for p in partitions)
+    if sorted(by_number) != [1, 9]:
+        return False
+    return by_number[1]["type"] == "BF01" and bool(_ZFS_LABEL_NAME.match(by_number[1]["name"])) \
+        and by_number[9]["type"] == "BF07"
 
 
 def vdev_argv(vdevs):

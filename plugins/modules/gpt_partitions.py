@@ -13,11 +13,15 @@ description:
     built with C(sgdisk) in one command.
   - A blank disk gets the table. An identical table (same numbers, names, type codes and
     sizes) means no change. A different table, or any other signature found by
-    C(blkid -p) or C(wipefs --no-act) (a filesystem, an MBR, LUKS, zfs_member, swap), is
-    refused unless O(force=true); nothing is written before that check.
+    C(blkid -p) or C(wipefs --no-act) (a filesystem, an MBR, LUKS, zfs_member, swap), or, when
+    they find nothing, a backup copy of btrfs, ext2/3/4, LUKS2, ZFS or md metadata or non-zero
+    data in sampled blocks, is refused unless O(force=true); nothing is written before that check.
+  - A table that C(sgdisk) cannot read (for example a zeroed primary GPT with its backup intact)
+    is refused like any other data unless O(force=true).
   - Returns the C(/dev/disk/by-partlabel) and C(/dev/disk/by-id) path of every partition.
-  - Check mode runs C(sgdisk --pretend) with the planned command, so an impossible table
-    fails in check mode too.
+  - Check mode runs C(sgdisk --pretend) with the planned command on a blank disk, so an
+    impossible table fails in check mode too. When the disk is to be overwritten (O(force=true)),
+    the dry run is skipped, since it would read the old content the real run erases first.
 author: nixos-hetzner developers (!UNKNOWN)
 extends_documentation_fragment:
   - nixos_hetzner.vps.attributes
@@ -66,10 +70,26 @@ options:
         type: raw
         default: rest
         version_added: 0.1.0
+      filesystem:
+        description:
+          - Make this file system on the partition (C(mkfs.vfat -F 32)), for example an ESP.
+          - A partition that already holds a vfat file system is left as it is. A partition that
+            holds anything else (a signature, a backup copy, non-zero sampled data) is refused
+            like the disk itself, unless O(force=true).
+        type: str
+        choices: [vfat]
+        version_added: 0.2.0
+      label:
+        description: File system label for O(partitions[].filesystem) (vfat, at most 11 characters).
+        type: str
+        version_added: 0.2.0
   force:
     description:
       - Overwrite a disk that holds a different partition table or any other signature.
         The old data becomes unreachable. The disk must still not be in use.
+      - The signatures of the old partitions (C(wipefs --all) on each), the disk's own
+        signatures and both copies of the old table (C(sgdisk --zap-all)) are erased before
+        the new table is written.
     type: bool
     default: false
     version_added: 0.1.0
@@ -134,6 +154,12 @@ differences:
   type: list
   elements: str
   sample: ["partition 2: size is 10G (10737418240 bytes), requested 20G (21474836480 bytes)"]
+filesystems_made:
+  description: Numbers of the partitions that got (or in check mode would get) their O(partitions[].filesystem).
+  returned: success
+  type: list
+  elements: int
+  sample: [2]
 overwritten_signatures:
   description: Signature types that were (or in check mode would be) overwritten because of O(force=true).
   returned: success
@@ -162,6 +188,8 @@ ARGUMENT_SPEC = dict(
         name=dict(type="str", required=True),
         type=dict(type="str", default="8300"),
         size=dict(type="raw", default="rest"),
+        filesystem=dict(type="str", choices=["vfat"]),
+        label=dict(type="str"),
     )),
     force=dict(type="bool", default=False),
 )
@@ -184,6 +212,46 @@ def _result_partitions(placed, disk_real, by_id):
     return out
 
 
+def _read_table(runner, fs, device, sigs, force):
+    """The disk's table and geometry from ``sgdisk -p``. When sgdisk reads no valid table
+    (for example a zeroed primary GPT whose backup survives) the disk is refused like any
+    other data unless ``force``; with force the geometry of a blank disk is used, since
+    the real run wipes the disk before it writes the new table."""
+    res = runner.run(["sgdisk", "-p", device], check_rc=False)
+    if res.rc == 0:
+        return gpt.parse_sgdisk_print(res.out)
+    if not force:
+        found = ", ".join("%s at %s" % (s.type, s.offset) if s.offset else s.type
+                          for s in sigs) or "a partition table"
+        reason = ((res.out or "") + (res.err or "")).strip().splitlines()
+        raise bd.DataSafetyError(
+            "found %s on %r (blkid -p / wipefs --no-act), and sgdisk reads no valid GPT from "
+            "it (%s): refusing to write a GPT table, nothing was written. If this data may be "
+            "destroyed, set force: true to overwrite"
+            % (found, device, reason[-1] if reason else "rc=%d" % res.rc), device, sigs)
+    return gpt.blank_geometry(fs.size(device), fs.sector_size(device), unreadable=True)
+
+
+def _filesystems(spec, check_mode, runner, fs, disk_real, force, fresh):
+    """Make the requested file systems on partitions that do not hold them yet. Each
+    partition passes the same data gate as the disk. ``fresh``: the table is new (in
+    check mode the partitions do not exist yet, so there is nothing to probe)."""
+    made = []
+    for p in spec:
+        if not p.get("filesystem"):
+            continue
+        part = bd.partition_path(disk_real, p["number"])
+        if not (check_mode and fresh):
+            sigs = bd.probe_signatures(runner, part, fs)
+            if sigs and set(s.type for s in sigs) == {p["filesystem"]}:
+                continue
+            bd.check_signatures(part, sigs, force, action="make a %s file system on it" % p["filesystem"])
+        made.append(p["number"])
+        if not check_mode:
+            runner.run(["mkfs.vfat", "-F", "32"] + (["-n", p["label"]] if p.get("label") else []) + [part])
+    return made
+
+
 def execute(params, check_mode, runner, fs):
     """Decide, then act. Returns the result dict; raises USER_ERRORS or CommandError."""
     device = params["device"]
@@ -191,10 +259,10 @@ def execute(params, check_mode, runner, fs):
     bd.require_device(fs, device, allow_busy=True)
     real = fs.canonical(device)
     by_id = device if device.startswith(bd.BY_ID + "/") else fs.preferred_by_id(device)
-    sigs = bd.probe_signatures(runner, device)
+    sigs = bd.probe_signatures(runner, device, fs)
     bd.check_signatures(device, sigs, params["force"], action="write a GPT table",
                         allowed=gpt.GPT_SIGNATURES)
-    geo = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)
+    geo = _read_table(runner, fs, device, sigs, params["force"])
     plan = gpt.plan(spec, geo, sigs, params["force"])
     result = {
         "changed": plan["action"] != "none",
@@ -209,18 +277,32 @@ def execute(params, check_mode, runner, fs):
     if plan["action"] == "none":
         placed = [dict(p, size_bytes=p["size"]) for p in geo["partitions"]]
         result["partitions"] = _result_partitions(placed, real, by_id)
+        result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], False)
+        result["changed"] = bool(result["filesystems_made"])
         return result
     if fs.is_busy(device):
         raise bd.DeviceError(
-            "disk %s (%s) is in use (a partition is mounted, swap, an open LUKS mapping or "
+            "disk %r (%s) is in use (a partition is mounted, swap, an open LUKS mapping or "
             "in a ZFS pool); cannot rewrite its table, nothing was written" % (device, real))
     argv = gpt.create_argv(device, plan["placed"], pretend=check_mode)
     if check_mode:
-        runner.run(argv)
+        if plan["action"] == "create":
+            # sgdisk's dry run reads the disk as it is; a recreate wipes it first, so a dry
+            # run on the old content (an MBR: "Non-GPT disk") would not predict it
+            runner.run(argv)
         result["partitions"] = _result_partitions(plan["placed"], real, by_id)
+        result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], True)
         return result
     if plan["action"] == "recreate":
+        # the old partitions' signatures first: their blocks stay where they were
+        for old in geo.get("partitions", []):
+            part = bd.partition_path(real, old["number"])
+            if fs.exists(part):
+                runner.run(["wipefs", "--all", part])
         runner.run(["wipefs", "--all", device])
+        # and the tables wipefs can leave (a damaged GPT's backup, an MBR on an image
+        # file); rc 2 is sgdisk's "kernel still uses the old table", checked below
+        runner.run(["sgdisk", "--zap-all", device], ok_rcs=(0, 2))
     runner.run(argv)
     runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
     after = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)
@@ -230,6 +312,7 @@ def execute(params, check_mode, runner, fs):
                             % "; ".join(left))
     placed = [dict(p, size_bytes=p["size"]) for p in after["partitions"]]
     result["partitions"] = _result_partitions(placed, real, by_id)
+    result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], True)
     return result
 
 

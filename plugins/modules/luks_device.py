@@ -12,8 +12,10 @@ description:
   - Formats a device as LUKS2 (argon2id, C(aes-xts-plain64) with a 512-bit key by default),
     opens and closes it, sets its label, and adds and removes keys.
   - B(Data safety.) Before formatting, C(blkid -p) and C(wipefs --no-act) look for any
-    signature (a filesystem, a partition table, LUKS, zfs_member, swap). If one is found the
-    module fails, saying what it found, unless O(force=true). Nothing is written before that
+    signature (a filesystem, a partition table, LUKS, zfs_member, swap); when they find nothing,
+    the device is read for backup copies of btrfs, ext2/3/4, LUKS2, ZFS and md metadata and
+    for non-zero data in sampled blocks. If anything is found the module fails, saying what it
+    found where, unless O(force=true). Nothing is written before that
     check, in check mode neither.
   - An existing container whose type, cipher, key size or sector size differs from the request
     is reported as an error, never ignored; a different O(label) is changed in place.
@@ -48,6 +50,10 @@ options:
   passphrase:
     description:
       - A key of the container, sent on stdin as exact bytes. Used to format, open and add keys.
+      - On an existing container the key (this or O(keyfile)) is checked with
+        C(cryptsetup open --test-passphrase) before anything else; a key no slot accepts fails
+        the task and nothing is changed.
+      - An empty passphrase (also after base64 decoding) is refused.
       - Mutually exclusive with O(keyfile).
     type: str
     version_added: 0.1.0
@@ -326,10 +332,16 @@ def _secret(params, name):
         return None
     if params.get("passphrase_encoding") == "base64":
         try:
-            return base64.b64decode(value, validate=True)
+            data = base64.b64decode(value, validate=True)
         except (ValueError, TypeError):
             raise lk.LuksError("%s is not valid base64 (passphrase_encoding: base64)" % name)
-    return value.encode("utf-8")
+    else:
+        data = value.encode("utf-8")
+    if not data:
+        raise lk.LuksError("%s is empty: an empty key is refused (cryptsetup would get no key "
+                           "on stdin); give a non-empty passphrase or a keyfile, nothing was "
+                           "changed" % name)
+    return data
 
 
 class Luks(object):
@@ -342,6 +354,7 @@ class Luks(object):
         self.runner = runner
         self.fs = fs
         self.actions = []
+        self.key_verified = False
         self.key = Key(_secret(params, "passphrase"), params.get("keyfile"))
         self.new_key = Key(_secret(params, "new_passphrase"), params.get("new_keyfile"))
         self.remove_key = Key(_secret(params, "remove_passphrase"), params.get("remove_keyfile"))
@@ -392,7 +405,7 @@ class Luks(object):
     def absent(self, device):
         if not self.p["force"]:
             raise lk.LuksError(
-                "state: absent erases the LUKS header of %s and with it all data on it; "
+                "state: absent erases the LUKS header of %r and with it all data on it; "
                 "set force: true to confirm, nothing was changed" % device)
         if not self.is_luks(device):
             return {"opened": False}
@@ -414,10 +427,15 @@ class Luks(object):
             diffs = lk.header_mismatches(self.want, dump)
             if diffs:
                 raise lk.LuksError(
-                    "the existing LUKS container on %s differs from the request: %s. These "
+                    "the existing LUKS container on %r differs from the request: %s. These "
                     "cannot be changed in place; nothing was changed. Adjust the request to "
                     "match, or destroy the container (state: absent, force: true) and "
                     "format it again" % (device, "; ".join(diffs)))
+            if self.key:
+                # a wrong key must not pass unnoticed, nor come after a change
+                if not self.key_works(device, self.key):
+                    raise self._wrong_key(device)
+                self.key_verified = True
             if self.p.get("label") is not None and dump["label"] != self.p["label"]:
                 self.write("set label", ["cryptsetup", "config", "--label", self.p["label"],
                                          device])
@@ -425,12 +443,12 @@ class Luks(object):
         else:
             before = None
             if not self.key:
-                raise lk.LuksError("%s is not a LUKS container; formatting it needs passphrase "
+                raise lk.LuksError("%r is not a LUKS container; formatting it needs passphrase "
                                    "or keyfile" % device)
             sigs = bd.refuse_unless_blank(self.runner, device, self.p["force"],
-                                          action="format it as LUKS2")
+                                          action="format it as LUKS2", fs=self.fs)
             if self.fs.is_busy(device):
-                raise bd.DeviceError("device %s is in use; cannot format it, nothing was "
+                raise bd.DeviceError("device %r is in use; cannot format it, nothing was "
                                      "written" % device)
             out["overwritten_signatures"] = sorted(set(s.type for s in sigs))
             if sigs:
@@ -457,7 +475,7 @@ class Luks(object):
             if present:
                 if slots <= 1 and not self.p["force_remove_last_key"]:
                     raise lk.LuksError(
-                        "refusing to remove the last key slot of %s: the data would be "
+                        "refusing to remove the last key slot of %r: the data would be "
                         "unrecoverable; add another key first or set force_remove_last_key: "
                         "true, nothing was changed" % device)
                 self.write("remove key", ["cryptsetup", "luksRemoveKey", "--batch-mode"] +
@@ -491,7 +509,7 @@ class Luks(object):
         persistent = self.p["persistent"]
         if st["active"]:
             if st["device"] and not self.fs.same_device(st["device"], device):
-                raise lk.LuksError("mapping %s is already open on %s, not on %s; close it "
+                raise lk.LuksError("mapping %s is already open on %r, not on %r; close it "
                                    "first" % (name, st["device"], device))
             cur = lk.active_flags(st)
             want = lk.wanted_flags(self.p, cur)
@@ -504,10 +522,10 @@ class Luks(object):
                            key=self.key)
             return want, st["active"]
         want = lk.wanted_flags(self.p, lk.header_flags(dump) if dump else {})
-        self._need_key("open %s" % device)
+        self._need_key("open %r" % (device,))
         argv = lk.open_argv(device, name, want, persistent, self.key.path)
         if self.check:
-            if dump.get("uuid") and not self.key_works(device, self.key):
+            if dump.get("uuid") and not self.key_verified and not self.key_works(device, self.key):
                 raise self._wrong_key(device)
             self.actions.append("open")
         else:
@@ -525,7 +543,7 @@ class Luks(object):
 
     @staticmethod
     def _wrong_key(device):
-        return lk.LuksError("wrong passphrase or key file for %s: no key slot accepts it; "
+        return lk.LuksError("wrong passphrase or key file for %r: no key slot accepts it; "
                             "nothing was changed" % device)
 
 

@@ -22,9 +22,17 @@ description:
     error that lists the difference; it is never changed.
   - If no pool of that name is imported but an exported one exists, it is imported with
     C(zpool import -N) (and the altroot) instead of being created again.
-  - Before C(zpool create) every device is probed with C(blkid -p) and C(wipefs --no-act); a device
-    holding any signature (filesystem, partition table, LUKS, zfs_member, swap ...) is refused unless
-    O(force=true). Nothing is written before that check.
+  - Before C(zpool create) every device is probed with C(blkid -p) and C(wipefs --no-act), then, if
+    they find nothing, for backup copies of btrfs, ext2/3/4, LUKS2, ZFS and md metadata and for
+    non-zero data in sampled blocks; a device holding any of these is refused unless O(force=true).
+    Nothing is written before that check.
+  - Before any write (C(zpool create), C(zpool set), C(zfs set)) every pool property, C(feature@)
+    and root dataset property value is checked against what the installed ZFS accepts (the
+    property tables of C(zpool get) and C(zfs get), C(zpool upgrade -v)), and two names of one
+    disk (the same device number), or a disk together with one of its partitions, are refused.
+  - A whole disk that holds exactly what an interrupted C(zpool create) leaves (ZFS's own GPT with
+    partition 1 C(zfs-<id>) type BF01, partition 9 type BF07, both without any signature or data)
+    is used without O(force=true), and a warning says so.
   - Only O(state=absent) with O(force=true) destroys a pool.
 author:
   - nixos-hetzner developers (!UNKNOWN)
@@ -114,8 +122,9 @@ options:
     default: false
     version_added: 0.1.0
 notes:
-  - Check mode runs the same reads and the data-safety probe, and checks a creation with
+  - Check mode runs the same reads, value checks and data-safety probe, and checks a creation with
     C(zpool create -n), which writes nothing.
+  - Pool names are limited to 239 characters (ZFS keeps room for C(pool/$ORIGIN@$ORIGIN)).
 seealso:
   - module: nixos_hetzner.vps.zfs_dataset
   - module: nixos_hetzner.vps.luks_device
@@ -206,12 +215,18 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import (
-    DataSafetyError, DeviceError, DevFS, refuse_unless_blank, require_device,
+    DataSafetyError, DeviceError, DevFS, check_signatures, partition_path, probe_signatures,
+    require_device,
 )
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._gpt import parse_sgdisk_print
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError, Runner
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import (
-    Action, Plan, PlanError, device_id, import_argv, parse_get, parse_zpool_import_list,
-    parse_zpool_status, plan_pool_create, plan_pool_existing, validate_pool_request,
+    Action, Plan, PlanError, check_distinct_devices, device_id, import_argv,
+    interrupted_create_layout, parse_get, parse_zpool_import_list, parse_zpool_status, plan_pool_create, plan_pool_existing,
+    validate_pool_request,
+)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_schema import (
+    SchemaError, check_dataset_properties, check_pool_properties, read_schema,
 )
 
 ARGUMENT_SPEC = dict(
@@ -297,8 +312,38 @@ def _plan_existing(reader, params, wanted_pool, fs, props=None):
 
 def _resolve_requested(fs, path):
     if not fs.exists(path):
-        raise PlanError("device %s does not exist; check the name (ls -l /dev/disk/by-id)" % path)
+        raise PlanError("device %r does not exist; check the name (ls -l /dev/disk/by-id)" % (path,))
     return device_id(fs, path)
+
+
+def _interrupted_create(runner, fs, disk, sigs):
+    """True when ``disk`` holds exactly what a killed ``zpool create`` leaves: ZFS's own
+    GPT (see ``interrupted_create_layout``) whose partitions 1 and 9 hold nothing, not
+    even a pool label or data the sampling probe sees (all reads)."""
+    if not set(s.type for s in sigs) <= {"gpt", "PMBR"}:
+        return False
+    res = runner.run(["sgdisk", "-p", disk], check_rc=False)
+    # sgdisk opens the disk for writing; on close udev re-reads the table and the
+    # partition nodes disappear for a moment
+    runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
+    if res.rc != 0 or not interrupted_create_layout(
+            [s.type for s in sigs], parse_sgdisk_print(res.out)["partitions"]):
+        return False
+    for number in (1, 9):
+        part = partition_path(disk, number)
+        if not fs.exists(part) or probe_signatures(runner, part, fs):
+            return False
+    return True
+
+
+def _check_values(runner, wanted_pool, wanted_fs, creating):
+    """Check every pool property, feature and root dataset property value against the
+    installed ZFS (read-only), so that no write starts that ZFS would refuse halfway."""
+    schema = read_schema(runner)
+    problems = check_pool_properties(schema, wanted_pool, creating) + \
+        check_dataset_properties(schema, wanted_fs)
+    if problems:
+        raise PlanError("%s; nothing was written" % "; ".join(problems))
 
 
 def run_module(params, runner, check_mode=False, fs=None):
@@ -351,6 +396,8 @@ def run_module(params, runner, check_mode=False, fs=None):
     # state == present
     if props is not None:
         plan, status = _plan_existing(reader, params, wanted_pool, fs, props)
+        if plan.changed:
+            _check_values(runner, wanted_pool, wanted_fs, creating=False)
         _execute(runner, plan, result, check_mode)
         result.update(changed=plan.changed, vdevs=status["vdevs"],
                       diff=dict(before=plan.before, after=plan.after))
@@ -367,6 +414,8 @@ def run_module(params, runner, check_mode=False, fs=None):
             return result
         runner.run(argv)
         plan, status = _plan_existing(reader, params, wanted_pool, fs)
+        if plan.changed:
+            _check_values(runner, wanted_pool, wanted_fs, creating=False)
         _execute(runner, plan, result, check_mode)
         result.update(vdevs=status["vdevs"], diff=dict(before=before, after=plan.after))
         return result
@@ -377,11 +426,23 @@ def run_module(params, runner, check_mode=False, fs=None):
     devices = [d for v in params["_vdevs"] for d in v["devices"]]
     for dev in devices:
         require_device(fs, dev)
+    check_distinct_devices(params["_vdevs"], lambda p: (fs.identity(p), device_id(fs, p)))
+    _check_values(runner, wanted_pool, wanted_fs, creating=True)
     signatures = {}
+    warnings = []
     for dev in devices:
-        sigs = refuse_unless_blank(runner, dev, params["force"], action="create pool %s on it" % name)
+        sigs = probe_signatures(runner, dev, fs)
+        if sigs and not params["force"] and _interrupted_create(runner, fs, dev, sigs):
+            warnings.append(
+                "%r holds only the GPT that an interrupted zpool create writes (partition 1 "
+                "'zfs-<id>' BF01, partition 9 BF07, no pool label, nothing else): creating the "
+                "pool over it" % (dev,))
+            continue
+        check_signatures(dev, sigs, params["force"], action="create pool %s on it" % name)
         if sigs:
             signatures[dev] = [s.type for s in sigs]
+    if warnings:
+        result["warnings"] = warnings
     plan = plan_pool_create(name, params["_vdevs"], wanted_pool, wanted_fs, altroot=params["altroot"],
                             mountpoint=params["mountpoint"], force=params["force"])
     _execute(runner, plan, result, check_mode)
@@ -397,7 +458,7 @@ def main():
     runner = Runner(module)
     try:
         result = run_module(module.params, runner, check_mode=module.check_mode)
-    except (PlanError, DeviceError) as e:
+    except (PlanError, DeviceError, SchemaError) as e:
         module.fail_json(msg=str(e), name=module.params["name"])
     except DataSafetyError as e:
         module.fail_json(msg=str(e), name=module.params["name"], device=e.device,

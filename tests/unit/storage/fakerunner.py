@@ -130,6 +130,24 @@ class FakeDevFS(object):
     def same_device(self, a, b):
         return self.canonical(a) == self.canonical(b)
 
+    def identity(self, path):
+        return ("path", self.canonical(path))
+
+    #: contents for the data-safety probe: kernel name -> bytes; others read as zeros
+    images = {}
+
+    def size(self, path):
+        return len(self.images.get(self.canonical(path), b"")) or 1 << 30
+
+    def read_at(self, path, offset, length):
+        data = self.images.get(self.canonical(path))
+        if data is None:
+            return b"\0" * max(0, min(length, self.size(path) - offset))
+        return data[offset:offset + length]
+
+    def is_crypt_mapping(self, path):
+        return False
+
     def aliases(self, path):
         real = self.canonical(path)
         names = sorted(n for n, t in self.links.items() if t == real)

@@ -52,7 +52,7 @@ def test_refuse_names_signature_and_override():
     with pytest.raises(bd.DataSafetyError) as ei:
         bd.refuse_unless_blank(r, "/dev/sdb", force=False, action="format it as LUKS2")
     msg = str(ei.value)
-    assert "found ext4 (label 'data') on /dev/sdb" in msg
+    assert "found ext4 (label 'data') on '/dev/sdb'" in msg
     assert "set force: true to overwrite" in msg and "nothing was written" in msg
     assert [s.type for s in ei.value.signatures] == ["ext4"]
     r.assert_done()

@@ -155,7 +155,7 @@ def test_different_table_with_force_rewrites():
         "   1            2048          131038   63.0 MiB    BF00  data\n"
     r = FakeRunner(_probe("gpt") + [
         cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt")),
-        cmd(["wipefs", "--all", BYID]), cmd(new),
+        cmd(["wipefs", "--all", BYID]), cmd(["sgdisk", "--zap-all", BYID]), cmd(new),
         cmd(["udevadm", "settle", "--timeout=30"]),
         cmd(["sgdisk", "-p", BYID], out=after)])
     res = mod.execute(_params(partitions=spec, force=True), False, r, _fs())
@@ -170,7 +170,7 @@ def test_foreign_signature_refused_before_any_write(kind, found):
     r = FakeRunner(_probe(kind))
     with pytest.raises(bd.DataSafetyError) as ei:
         mod.execute(_params(), False, r, _fs())
-    assert "found %s on %s" % (found, BYID) in str(ei.value)
+    assert "found %s on %r" % (found, BYID) in str(ei.value)
     assert "set force: true" in str(ei.value)
     r.assert_done()
 
@@ -250,3 +250,92 @@ def test_unreadable_gpt_signature_not_rewritten_without_force():
     with pytest.raises(gpt.TableMismatch, match="no valid GPT table"):
         mod.execute(_params(), False, r, _fs())
     r.assert_done()
+
+
+def _sha(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@needs_tools
+def test_real_zeroed_primary_gpt_with_backup_is_refused_then_forced(tmp_path):
+    img = tmp_path / "disk.img"
+    subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
+    subprocess.run(["sgdisk", "-n1:0:+8M", "-c1:old", str(img)], check=True, capture_output=True)
+    with open(img, "r+b") as f:  # PMBR and primary GPT gone, backup at the end intact
+        f.write(b"\0" * 34 * 512)
+    before = _sha(img)
+    for check in (True, False):
+        with pytest.raises(bd.DataSafetyError) as ei:
+            mod.execute(_params(device=str(img)), check, Runner(), FileFS())
+        msg = str(ei.value)
+        assert msg.startswith("found gpt at 0x3fffe00 on %r" % str(img)), msg
+        assert "nothing was written" in msg and "set force: true" in msg
+    assert _sha(img) == before
+    changed = [mod.execute(_params(device=str(img), force=True), check, Runner(), FileFS())["changed"]
+               for check in (True, False)]
+    assert changed == [True, True] and _sha(img) != before
+    assert not mod.execute(_params(device=str(img)), False, Runner(), FileFS())["changed"]
+
+
+@needs_tools
+def test_real_mbr_with_force_check_mode_predicts_the_run(tmp_path):
+    img = tmp_path / "disk.img"
+    subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
+    entry = bytes([0, 0, 2, 0, 0x83, 0, 0, 0]) + (2048).to_bytes(4, "little") + (40960).to_bytes(4, "little")
+    with open(img, "r+b") as f:  # an MBR with one Linux partition (what mkfs.vfat or parted leave)
+        f.seek(446)
+        f.write(entry)
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    before = _sha(img)
+    res = mod.execute(_params(device=str(img), force=True), True, Runner(), FileFS())
+    assert res["changed"] and res["overwritten_signatures"] == ["dos"] and _sha(img) == before
+    res = mod.execute(_params(device=str(img), force=True), False, Runner(), FileFS())
+    assert res["changed"] and res["overwritten_signatures"] == ["dos"]
+
+
+# ---------------------------------------------------------------- a file system on a partition (the ESP)
+ESP_SPEC = [{"number": 1, "name": "bios", "type": "ef02", "size": "1M"},
+            {"number": 2, "name": "luks", "type": "8309", "size": "rest", "filesystem": "vfat", "label": "ESP"}]
+
+
+def _vfat(dev):
+    return [cmd(["blkid", "-p", "-o", "export", dev], out="LABEL=ESP\nTYPE=vfat\nUSAGE=filesystem\n"),
+            cmd(["wipefs", "--no-act", "--json", dev],
+                out='{"signatures": [{"device": "x", "offset": "0x52", "type": "vfat", "uuid": null, "label": "ESP"}]}')]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_filesystem_made_on_a_blank_partition_and_kept_later(check):
+    table = _probe("gpt") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt"))] + \
+        _probe("blank", "/dev/sdb2") + ([] if check else [cmd(["mkfs.vfat", "-F", "32", "-n", "ESP", "/dev/sdb2"])])
+    r = FakeRunner(table)
+    res = mod.execute(_params(partitions=ESP_SPEC), check, r, _fs())
+    r.assert_done()
+    assert res["changed"] and res["filesystems_made"] == [2]
+    r = FakeRunner(_probe("gpt") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt"))] +
+                   _vfat("/dev/sdb2"))
+    res = mod.execute(_params(partitions=ESP_SPEC), check, r, _fs())
+    assert not res["changed"] and res["filesystems_made"] == []
+
+
+def test_filesystem_refused_on_a_partition_holding_data():
+    r = FakeRunner(_probe("gpt") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_gpt.host.txt"))] +
+                   _probe("ext4", "/dev/sdb2"))
+    with pytest.raises(bd.DataSafetyError, match="found ext4 .* on '/dev/sdb2'.*make a vfat file system"):
+        mod.execute(_params(partitions=ESP_SPEC), False, r, _fs())
+    r.assert_done()
+
+
+def test_filesystem_on_a_new_table_in_check_mode_is_predicted():
+    r = FakeRunner(_probe("blank") + [cmd(["sgdisk", "-p", BYID], out=fixture("sgdisk_p_blank.host.txt")),
+                                      cmd(CREATE[:1] + ["--pretend"] + CREATE[1:])])
+    res = mod.execute(_params(partitions=ESP_SPEC), True, r, _fs())
+    r.assert_done()
+    assert res["changed"] and res["filesystems_made"] == [2]
+
+
+def test_label_without_filesystem_is_refused():
+    with pytest.raises(gpt.SpecError, match="label needs filesystem"):
+        gpt.normalize_spec([{"number": 1, "name": "a", "label": "X"}])

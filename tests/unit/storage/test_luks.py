@@ -39,6 +39,9 @@ def probe(kind):
             cmd(["wipefs", "--no-act", "--json", DEV], out=fixture("wipefs_%s.host.json" % kind))]
 
 
+#: the given passphrase is verified on an existing container before anything else
+TEST_PW = cmd(["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV], stdin=PW)
+
 FORMAT = ["cryptsetup", "luksFormat", "--batch-mode", "--type", "luks2", "--cipher",
           "aes-xts-plain64", "--key-size", "512", "--hash", "sha256"] + PBKDF + \
          ["--label", "cryptroot", "--sector-size", "4096", "--key-file", "-", DEV]
@@ -102,7 +105,7 @@ def test_format_blank_check_then_real():
 
 def test_existing_identical_is_no_change():
     r = FakeRunner([cmd(["cryptsetup", "isLuks", DEV]),
-                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP)])
+                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW])
     res = mod.execute(params(label="cryptroot", sector_size=4096), False, r, fs())
     r.assert_done()
     assert not res["changed"] and res["actions"] == []
@@ -158,7 +161,7 @@ def test_mismatch_reported_not_ignored():
 
 def test_label_difference_is_changed():
     r = FakeRunner([cmd(["cryptsetup", "isLuks", DEV]),
-                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP),
+                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW,
                     cmd(["cryptsetup", "config", "--label", "newlabel", DEV]),
                     cmd(["cryptsetup", "luksDump", DEV], out=DUMP.replace("cryptroot", "newlabel"))])
     res = mod.execute(params(label="newlabel"), False, r, fs())
@@ -185,7 +188,7 @@ NEW = b"second key"
 
 
 def test_add_key_only_if_missing_and_new_key_not_in_argv():
-    base = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP)]
+    base = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW]
     test_new = ["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV]
     # already a key: nothing to do
     r = FakeRunner(base + [cmd(test_new, stdin=NEW)])
@@ -220,14 +223,14 @@ def test_add_key_only_if_missing_and_new_key_not_in_argv():
 def test_remove_key_and_last_key_guard():
     test_rm = ["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV]
     r = FakeRunner([cmd(["cryptsetup", "isLuks", DEV]),
-                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP),
+                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW,
                     cmd(test_rm, stdin=b"old")])
     with pytest.raises(lk.LuksError, match="last key slot"):
         mod.execute(params(remove_passphrase="old"), False, r, fs())
     r.assert_done()
     rm = ["cryptsetup", "luksRemoveKey", "--batch-mode", "--key-file", "-", DEV]
     r = FakeRunner([cmd(["cryptsetup", "isLuks", DEV]),
-                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP2),
+                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP2), TEST_PW,
                     cmd(test_rm, stdin=b"old"), cmd(rm, stdin=b"old"),
                     cmd(["cryptsetup", "luksDump", DEV], out=DUMP)])
     res = mod.execute(params(remove_passphrase="old"), False, r, fs())
@@ -235,13 +238,13 @@ def test_remove_key_and_last_key_guard():
     assert res["actions"] == ["remove key"]
     # not a key (any more): no change
     r = FakeRunner([cmd(["cryptsetup", "isLuks", DEV]),
-                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP),
+                    cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW,
                     cmd(test_rm, rc=2, stdin=b"old")])
     assert not mod.execute(params(remove_passphrase="old"), False, r, fs())["changed"]
 
 
 # ------------------------------------------------------------------ open / close / absent
-BASE = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP)]
+BASE = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW]
 
 
 def test_open_then_no_change():
@@ -261,18 +264,44 @@ def test_open_then_no_change():
     assert not res["changed"] and res["flags"]["allow_discards"]
 
 
-def test_open_wrong_passphrase_clear_error():
-    r = FakeRunner(BASE + [cmd(["cryptsetup", "status", "crypt0"], rc=4),
-                           cmd(["cryptsetup", "open", "--type", "luks2", "--key-file", "-", DEV,
-                                "crypt0"], rc=2, err="No key available with this passphrase.")])
-    with pytest.raises(lk.LuksError, match="wrong passphrase"):
-        mod.execute(params(state="opened", name="crypt0"), False, r, fs())
-    # check mode finds it too, read-only
-    r = FakeRunner(BASE + [cmd(["cryptsetup", "status", "crypt0"], rc=4),
-                           cmd(["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV],
-                               rc=2)])
-    with pytest.raises(lk.LuksError, match="wrong passphrase"):
-        mod.execute(params(state="opened", name="crypt0"), True, r, fs())
+WRONG_PW = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP),
+            cmd(["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV], rc=2,
+                err="No key available with this passphrase.")]
+
+
+@pytest.mark.parametrize("state,kw", [("opened", {"name": "crypt0"}), ("present", {"label": "other"}),
+                                      ("present", {})])
+@pytest.mark.parametrize("check", [False, True])
+def test_wrong_passphrase_fails_before_any_change(state, kw, check):
+    # a wrong key is reported in every state and mode, before the label or a mapping changes
+    r = FakeRunner(WRONG_PW)
+    with pytest.raises(lk.LuksError, match="wrong passphrase or key file for '%s'" % DEV):
+        mod.execute(params(state=state, **kw), check, r, fs())
+    r.assert_done()
+
+
+@pytest.mark.parametrize("key", ["passphrase", "new_passphrase", "remove_passphrase"])
+def test_empty_passphrase_is_refused_before_any_command(key):
+    r = FakeRunner([])
+    with pytest.raises(lk.LuksError, match="%s is empty" % key):
+        mod.execute(params(**{key: ""}), False, r, fs())
+    import base64
+    with pytest.raises(lk.LuksError, match="passphrase is empty"):
+        mod.execute(params(passphrase=base64.b64encode(b"").decode(), passphrase_encoding="base64"),
+                    False, r, fs())
+    assert r.calls == []
+
+
+def test_runner_gives_commands_dev_null_not_the_module_stdin():
+    import os
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _runner
+    saved = os.dup(0)
+    try:
+        _runner.Runner(module=object())
+        assert os.path.samestat(os.fstat(0), os.stat(os.devnull))
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
 
 
 def test_open_flags_differ_refresh_persistent():
@@ -289,7 +318,7 @@ def test_open_flags_differ_refresh_persistent():
 def test_open_on_other_device_is_error():
     r = FakeRunner(BASE + [cmd(["cryptsetup", "status", "crypt0"],
                                out=STATUS.replace("/dev/sdb2", "/dev/sdc1"))])
-    with pytest.raises(lk.LuksError, match="already open on /dev/sdc1"):
+    with pytest.raises(lk.LuksError, match="already open on '/dev/sdc1'"):
         mod.execute(params(state="opened", name="crypt0"), False, r, fs())
 
 
@@ -333,7 +362,7 @@ def test_secret_file_is_private_and_removed():
 
 
 def test_add_key_with_wrong_existing_key():
-    base = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP)]
+    base = [cmd(["cryptsetup", "isLuks", DEV]), cmd(["cryptsetup", "luksDump", DEV], out=DUMP), TEST_PW]
     test_new = ["cryptsetup", "open", "--test-passphrase", "--key-file", "-", DEV]
     add = ["cryptsetup", "luksAddKey", "--batch-mode"] + PBKDF + ["--key-file", "-", DEV, ANY]
     r = FakeRunner(base + [cmd(test_new, rc=2), cmd(add, rc=2,

@@ -230,3 +230,10 @@ def test_absent_recursive_and_its_check_mode():
     res, _ = run([list_cmd(out=listing), cmd(["zfs", "destroy", "-n", "-r", DS])], check=True,
                  state="absent", recursive=True)
     assert res["commands"] == [["zfs", "destroy", "-r", DS]]
+
+
+def test_dataset_name_length_is_checked_up_front():
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _zfs
+    _zfs.validate_dataset_name("rpool/" + "d" * 249)  # 255 characters
+    with pytest.raises(_zfs.PlanError, match="256 characters, ZFS allows at most 255 including the pool"):
+        _zfs.validate_dataset_name("rpool/" + "d" * 250)

@@ -91,6 +91,12 @@ def run(fs, table, check=False, **kw):
     return res, r
 
 
+#: the installed ZFS's property tables and features, read before any write
+SCHEMA = [cmd(["zpool", "get"], rc=2, err=fixture("zpool_get_help.doc.txt")),
+          cmd(["zfs", "get"], rc=2, err=fixture("zfs_get_help.doc.txt")),
+          cmd(["zpool", "upgrade", "-v"], out=fixture("zpool_upgrade_v.doc.txt"))]
+
+
 def blank(dev):
     return [cmd(["blkid", "-p", "-o", "export", dev], rc=2),
             cmd(["wipefs", "--no-act", "--json", dev], out="")]
@@ -128,13 +134,13 @@ def test_layout_change_is_an_error_with_the_difference(fs):
 
 
 def test_missing_requested_device(fs):
-    with pytest.raises(PlanError, match="device /dev/mapper/nope does not exist"):
+    with pytest.raises(PlanError, match="device '/dev/mapper/nope' does not exist"):
         run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)],
             vdevs=[{"type": "mirror", "devices": ["/dev/mapper/nope", "/dev/mapper/crypt-c"]}])
 
 
 def test_settable_properties_are_updated(fs):
-    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER),
+    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)] + SCHEMA + [
                       cmd(["zpool", "set", "autotrim=on", "rpool"]),
                       cmd(["zpool", "set", "compatibility=openzfs-2.1-linux", "rpool"])],
                  pool_properties={"autotrim": "on", "ashift": "12"}, compatibility="openzfs-2.1-linux")
@@ -143,7 +149,7 @@ def test_settable_properties_are_updated(fs):
 
 
 def test_check_mode_does_not_set(fs):
-    res, r = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], check=True, pool_properties={"autotrim": True})
+    res, r = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)] + SCHEMA, check=True, pool_properties={"autotrim": True})
     assert res["changed"] and res["commands"] == [["zpool", "set", "autotrim=on", "rpool"]]
 
 
@@ -158,8 +164,8 @@ def test_root_dataset_properties_and_mountpoint_under_altroot(fs):
     res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER), zget], mountpoint="/",
                  filesystem_properties={"compression": "lz4", "canmount": "off"})
     assert not res["changed"]
-    run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER), zget,
-             cmd(["zfs", "set", "compression=zstd", "mountpoint=none", "rpool"])],
+    run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER), zget] + SCHEMA +
+        [cmd(["zfs", "set", "compression=zstd", "mountpoint=none", "rpool"])],
         mountpoint="none", filesystem_properties={"compression": "zstd"})
 
 
@@ -215,6 +221,7 @@ def test_create_on_blank_devices(fs):
             "mirror", "/dev/mapper/crypt-b", "/dev/mapper/crypt-c", "cache", BYID + "sdd"]
     table = [NOPOOL, NO_IMPORT] + blank("/dev/mapper/crypt-b") + blank("/dev/mapper/crypt-c") + \
         blank(BYID + "sdd") + [cmd(argv), cmd(STATUS_CMD, out=MIRROR_MAPPER)]
+    table = table[:2] + SCHEMA + table[2:]
     res, _ = run(fs, table, vdevs=MIRROR_VDEVS, pool_properties={"ashift": 12}, altroot="/mnt",
                  mountpoint="none", compatibility="openzfs-2.1-linux",
                  filesystem_properties={"compression": "zstd", "xattr": "sa"})
@@ -223,7 +230,7 @@ def test_create_on_blank_devices(fs):
 
 def test_create_check_mode_is_a_dry_run(fs):
     vdevs = [{"devices": [BYID + "sdb"]}]
-    table = [NOPOOL, NO_IMPORT] + blank(BYID + "sdb") + [cmd(["zpool", "create", "-n", "rpool", BYID + "sdb"])]
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + [cmd(["zpool", "create", "-n", "rpool", BYID + "sdb"])]
     res, _ = run(fs, table, check=True, vdevs=vdevs)
     assert res["created"] and res["commands"] == [["zpool", "create", "rpool", BYID + "sdb"]]
 
@@ -233,12 +240,14 @@ def test_create_refuses_a_device_holding_data(fs, sig):
     dev = BYID + "sdc"
     probe = [cmd(["blkid", "-p", "-o", "export", dev], out=fixture("blkid_%s.host.txt" % sig)),
              cmd(["wipefs", "--no-act", "--json", dev], out=fixture("wipefs_%s.host.json" % sig))]
-    r = FakeRunner([NOPOOL, NO_IMPORT] + blank(BYID + "sdb") + probe)
-    with pytest.raises(bd.DataSafetyError, match=r"found .* on %s.*set force: true" % dev):
+    if sig == "gpt":  # a GPT is read to tell it from an interrupted zpool create
+        probe += [cmd(["sgdisk", "-p", dev], out=fixture("sgdisk_p_gpt.host.txt")), SETTLE]
+    r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
+    with pytest.raises(bd.DataSafetyError, match=r"found .* on '%s'.*set force: true" % dev):
         mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs)
     r.assert_done()  # nothing after the probe: no zpool create
     # the same refusal in check mode
-    r = FakeRunner([NOPOOL, NO_IMPORT] + blank(BYID + "sdb") + probe)
+    r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
     with pytest.raises(bd.DataSafetyError):
         mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs, check_mode=True)
 
@@ -248,8 +257,8 @@ def test_create_zfs_member_refused_and_forced(fs):
     probe = [cmd(["blkid", "-p", "-o", "export", dev], out="TYPE=zfs_member\nLABEL=old\nUSAGE=filesystem\n"),
              cmd(["wipefs", "--no-act", "--json", dev], out="")]
     with pytest.raises(bd.DataSafetyError, match="zfs_member"):
-        run(fs, [NOPOOL, NO_IMPORT] + probe, vdevs=[{"devices": [dev]}])
-    res, _ = run(fs, [NOPOOL, NO_IMPORT] + probe + [cmd(["zpool", "create", "-f", "rpool", dev]),
+        run(fs, [NOPOOL, NO_IMPORT] + SCHEMA + probe, vdevs=[{"devices": [dev]}])
+    res, _ = run(fs, [NOPOOL, NO_IMPORT] + SCHEMA + probe + [cmd(["zpool", "create", "-f", "rpool", dev]),
                                                      cmd(STATUS_CMD, out=status((2, "/dev/sdb1")))],
                  vdevs=[{"devices": [dev]}], force=True)
     assert res["signatures"] == {dev: ["zfs_member"]}
@@ -312,3 +321,116 @@ def test_exported(fs):
     assert res["changed"]
     res, _ = run(fs, [NOPOOL], state="exported")
     assert not res["changed"]
+
+
+# ------------------------------------------------------------------ validation before any write
+@pytest.mark.parametrize("kw,msg", [
+    (dict(pool_properties={"autotrim": "maybe"}), r"autotrim='maybe'"),
+    (dict(pool_properties={"failmode": "bogus"}), r"failmode='bogus'"),
+    (dict(pool_properties={"feature@nonexistent": "enabled"}), r"'feature@nonexistent' is not supported"),
+    (dict(filesystem_properties={"compression": "fast"}), r"compression='fast'"),
+])
+@pytest.mark.parametrize("check", [False, True])
+def test_bad_values_are_refused_before_the_probe_and_create(fs, kw, msg, check):
+    # the same refusal in check mode: a check run never reports "changed" for a create that fails
+    r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA)
+    with pytest.raises(PlanError, match=msg + r".*nothing was written"):
+        mod.run_module(params(vdevs=[{"devices": [BYID + "sdb"]}], **kw), r, fs=fs, check_mode=check)
+    r.assert_done()
+
+
+def test_bad_value_on_an_existing_pool_sets_nothing(fs):
+    r = FakeRunner([GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)] + SCHEMA)
+    with pytest.raises(PlanError, match="failmode='bogus'"):
+        mod.run_module(params(pool_properties={"autotrim": "on", "failmode": "bogus"}), r, fs=fs)
+    r.assert_done()
+
+
+@pytest.mark.parametrize("devices", [
+    [BYID + "sdb", "/dev/sdb"],
+    ["/dev/sdc", "LINK"],
+    [BYID + "sdb-part1", "/dev/sdb1"],
+])
+def test_two_names_of_one_disk_are_refused_before_any_command(fs, tmp_path, devices):
+    link = tmp_path / "dev" / "mydisk"
+    os.symlink("sdc", link)
+    devices = ["/dev/mydisk" if d == "LINK" else d for d in devices]
+    r = FakeRunner([NOPOOL, NO_IMPORT])
+    with pytest.raises(PlanError, match=r"device %r and %r in vdevs\[0\] are the same disk" % (devices[1], devices[0])):
+        mod.run_module(params(vdevs=[{"devices": devices[:1]}, {"devices": devices[1:]}]), r, fs=fs)
+    r.assert_done()
+
+
+def test_disk_and_its_partition_are_refused(fs):
+    r = FakeRunner([NOPOOL, NO_IMPORT])
+    with pytest.raises(PlanError, match=r"'/dev/sdb2' is a partition of '%s'" % (BYID + "sdb")):
+        mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", "/dev/sdb2"]}]), r, fs=fs)
+
+
+def test_devfs_identity_uses_the_device_number(tmp_path):
+    assert bd.DevFS().identity("/dev/null") == bd.DevFS().identity("/dev/null")
+    f = tmp_path / "f"
+    f.write_text("")
+    os.symlink("f", tmp_path / "g")
+    assert bd.DevFS().identity(str(tmp_path / "g")) == ("path", str(f))
+
+
+@pytest.mark.parametrize("name,ok", [("p" * 239, True), ("p" * 240, False), ("p" * 300, False)])
+def test_pool_name_length(fs, name, ok):
+    r = FakeRunner([])
+    if ok:
+        mod.validate_pool_request(name, None, {}, {})
+        return
+    with pytest.raises(PlanError, match="characters, ZFS allows at most 239"):
+        mod.run_module(params(name=name), r, fs=fs)
+    assert r.calls == []
+
+
+# ------------------------------------------------------------------ an interrupted zpool create
+SGDISK_ZFS = """Disk /dev/sdb: 262144 sectors, 128.0 MiB
+Sector size (logical/physical): 512/512 bytes
+Disk identifier (GUID): 1D7C7A47-7E4B-D84B-8B13-2E3F4C1B0D6A
+Partition table holds up to 128 entries
+Main partition table begins at sector 2 and ends at sector 33
+First usable sector is 34, last usable sector is 262110
+Partitions will be aligned on 2048-sector boundaries
+Total free space is 4029 sectors (2.0 MiB)
+
+Number  Start (sector)    End (sector)  Size       Code  Name
+   1            2048          241663   117.0 MiB   BF01  zfs-5c2d1e0f9a8b7c6d
+   9          241664          258047   8.0 MiB     BF07  
+"""
+SETTLE = cmd(["udevadm", "settle", "--timeout=30"])
+GPT_PROBE = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb"], out="PTUUID=1d7c\nPTTYPE=gpt\n"),
+             cmd(["wipefs", "--no-act", "--json", BYID + "sdb"], out=fixture("wipefs_gpt.host.json"))]
+
+
+def test_interrupted_create_layout_is_recognised_exactly():
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt, _zfs
+    parts = _gpt.parse_sgdisk_print(SGDISK_ZFS)["partitions"]
+    assert _zfs.interrupted_create_layout(["gpt", "PMBR"], parts)
+    assert not _zfs.interrupted_create_layout(["gpt", "PMBR", "ext4"], parts)
+    assert not _zfs.interrupted_create_layout([], parts)
+    renamed = [dict(p, name="data") if p["number"] == 1 else p for p in parts]
+    assert not _zfs.interrupted_create_layout(["gpt"], renamed)
+    assert not _zfs.interrupted_create_layout(["gpt"], parts + [dict(parts[0], number=2)])
+    assert not _zfs.interrupted_create_layout(["gpt"], [dict(p, type="8300") for p in parts])
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_interrupted_create_converges_without_force(fs, check):
+    create = ["zpool", "create"] + (["-n"] if check else []) + ["rpool", BYID + "sdb"]
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS), SETTLE] + \
+        blank(BYID + "sdb-part1") + blank(BYID + "sdb-part9") + [cmd(create)] + \
+        ([] if check else [cmd(STATUS_CMD, out=status((2, "/dev/sdb1")))])
+    res, _ = run(fs, table, check=check, vdevs=[{"devices": [BYID + "sdb"]}])
+    assert res["changed"] and res["created"]
+    assert "holds only the GPT that an interrupted zpool create writes" in res["warnings"][0]
+
+
+def test_interrupted_create_with_a_pool_label_is_refused(fs):
+    label = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb-part1"], out="TYPE=zfs_member\nLABEL=rpool\n"),
+             cmd(["wipefs", "--no-act", "--json", BYID + "sdb-part1"], out="")]
+    table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS), SETTLE] + label
+    with pytest.raises(bd.DataSafetyError, match="found gpt, PMBR on '%s'.*set force: true" % (BYID + "sdb")):
+        run(fs, table, vdevs=[{"devices": [BYID + "sdb"]}])
