@@ -215,7 +215,8 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import (
-    DataSafetyError, DeviceError, DevFS, check_signatures, partition_path, probe_signatures,
+    DataSafetyError, DeviceError, DevFS, check_signatures, describe_signatures, partition_path,
+    probe_signatures,
     require_device,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._gpt import parse_sgdisk_print
@@ -317,23 +318,30 @@ def _resolve_requested(fs, path):
 
 
 def _interrupted_create(runner, fs, disk, sigs):
-    """True when ``disk`` holds exactly what a killed ``zpool create`` leaves: ZFS's own
-    GPT (see ``interrupted_create_layout``) whose partitions 1 and 9 hold nothing, not
-    even a pool label or data the sampling probe sees (all reads)."""
+    """What a disk with ZFS's own GPT (see ``interrupted_create_layout``) holds inside it:
+    None when the disk does not have that layout; an empty list when partitions 1 and 9
+    hold nothing, not even a pool label or data the sampling probe sees (exactly what a
+    killed ``zpool create`` leaves); else one "partition N holds ..." per finding. All reads."""
     if not set(s.type for s in sigs) <= {"gpt", "PMBR"}:
-        return False
+        return None
     res = runner.run(["sgdisk", "-p", disk], check_rc=False)
     # sgdisk opens the disk for writing; on close udev re-reads the table and the
     # partition nodes disappear for a moment
     runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
     if res.rc != 0 or not interrupted_create_layout(
             [s.type for s in sigs], parse_sgdisk_print(res.out)["partitions"]):
-        return False
+        return None
+    found = []
     for number in (1, 9):
         part = partition_path(disk, number)
-        if not fs.exists(part) or probe_signatures(runner, part, fs):
-            return False
-    return True
+        if not fs.exists(part):
+            found.append("partition %d (%r) is missing" % (number, part))
+            continue
+        inside = probe_signatures(runner, part, fs)
+        if inside:
+            found.append("partition %d holds %s" % (number, describe_signatures(inside)))
+            break  # one finding decides; reading partition 9 adds nothing
+    return found
 
 
 def _check_values(runner, wanted_pool, wanted_fs, creating):
@@ -432,13 +440,20 @@ def run_module(params, runner, check_mode=False, fs=None):
     warnings = []
     for dev in devices:
         sigs = probe_signatures(runner, dev, fs)
-        if sigs and not params["force"] and _interrupted_create(runner, fs, dev, sigs):
+        inside = _interrupted_create(runner, fs, dev, sigs) if sigs and not params["force"] else None
+        if inside == []:
             warnings.append(
                 "%r holds only the GPT that an interrupted zpool create writes (partition 1 "
                 "'zfs-<id>' BF01, partition 9 BF07, no pool label, nothing else): creating the "
                 "pool over it" % (dev,))
             continue
-        check_signatures(dev, sigs, params["force"], action="create pool %s on it" % name)
+        action = "create pool %s on it" % name
+        if inside:
+            # ZFS's own partitions with something in them: a pool, or a create killed after
+            # it had begun writing its label; either way not ours to overwrite unasked
+            action += (" (it has ZFS's own partitions and %s: a pool (zpool import lists it) "
+                       "or a zpool create stopped after it began writing)" % "; ".join(inside))
+        check_signatures(dev, sigs, params["force"], action=action)
         if sigs:
             signatures[dev] = [s.type for s in sigs]
     if warnings:

@@ -432,5 +432,9 @@ def test_interrupted_create_with_a_pool_label_is_refused(fs):
     label = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb-part1"], out="TYPE=zfs_member\nLABEL=rpool\n"),
              cmd(["wipefs", "--no-act", "--json", BYID + "sdb-part1"], out="")]
     table = [NOPOOL, NO_IMPORT] + SCHEMA + GPT_PROBE + [cmd(["sgdisk", "-p", BYID + "sdb"], out=SGDISK_ZFS), SETTLE] + label
-    with pytest.raises(bd.DataSafetyError, match="found gpt, PMBR on '%s'.*set force: true" % (BYID + "sdb")):
+    with pytest.raises(bd.DataSafetyError, match="found gpt, PMBR on '%s'.*set force: true" % (BYID + "sdb")) as e:
         run(fs, table, vdevs=[{"devices": [BYID + "sdb"]}])
+    # the refusal says what is inside, not only the disk's own table (a zpool create killed
+    # after it began writing its label left this in the lab VM)
+    assert "ZFS's own partitions and partition 1 holds zfs_member" in str(e.value)
+    assert "zpool import" in str(e.value)
