@@ -145,13 +145,19 @@ def check_pool_properties(schema, pool_properties, creating):
             if value not in allowed:
                 problems.append("%s=%r: use %s" % (prop, value, " or ".join(allowed)))
             continue
-        spec = schema["pool"].get(prop)
-        if spec is None:
-            problems.append("pool property %r is unknown to the installed ZFS" % prop)
-        elif not value_accepted(prop, spec["values"], value):
-            problems.append("pool property %s=%r: the installed ZFS accepts %s"
-                            % (prop, value, spec["values"]))
+        problems += _check_value(schema["pool"], "pool property", prop, value)
     return problems
+
+
+def _check_value(table, kind, prop, value):
+    """The problem (a list of at most one text) of one property value against one of
+    the schema's property tables."""
+    spec = table.get(prop)
+    if spec is None:
+        return ["%s %r is unknown to the installed ZFS" % (kind, prop)]
+    if not value_accepted(prop, spec["values"], value):
+        return ["%s %s=%r: the installed ZFS accepts %s" % (kind, prop, value, spec["values"])]
+    return []
 
 
 def check_dataset_properties(schema, properties):
@@ -161,13 +167,7 @@ def check_dataset_properties(schema, properties):
     for prop, raw in sorted(properties.items()):
         if ":" in prop:
             continue
-        value = _text(raw)
-        spec = schema["dataset"].get(prop)
-        if spec is None:
-            problems.append("property %r is unknown to the installed ZFS" % prop)
-        elif not value_accepted(prop, spec["values"], value):
-            problems.append("property %s=%r: the installed ZFS accepts %s"
-                            % (prop, value, spec["values"]))
+        problems += _check_value(schema["dataset"], "property", prop, _text(raw))
     return problems
 
 
