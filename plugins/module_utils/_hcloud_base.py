@@ -102,6 +102,7 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client i
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_plan import Plan
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_waiter import ActionWaiter
 
+
 class HcloudModule(object):
     #: The result key that holds the resource's facts, e.g. ``"hcloud_ssh_key"``.
     result_key = "hcloud"
