@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _size
+
 GPT_SIGNATURES = ("gpt", "PMBR")
 ALIGN = 2048  # sgdisk's default alignment, in sectors
-UNITS = {"": 1, "B": 1, "K": 1024, "KIB": 1024, "M": 1024 ** 2, "MIB": 1024 ** 2,
-         "G": 1024 ** 3, "GIB": 1024 ** 3, "T": 1024 ** 4, "TIB": 1024 ** 4}
 REST = ("rest", "0", "100%", "")
 
 
@@ -31,8 +31,9 @@ class TableMismatch(Exception):
 
 
 def parse_size(value):
-    """``"512M"`` / ``"1GiB"`` / ``1048576`` -> bytes (binary units, like sgdisk);
-    ``"rest"`` (or ``0``, ``"100%"``) -> None, meaning the rest of the disk."""
+    """The size of a partition: ``"512M"`` / ``"1GiB"`` / ``1048576`` -> bytes (binary
+    units, like sgdisk; :func:`._size.parse_size`); ``"rest"`` (or ``0``, ``"100%"``)
+    -> None, meaning the rest of the disk."""
     if value is None:
         return None
     if isinstance(value, int):
@@ -40,14 +41,16 @@ def parse_size(value):
     text = str(value).strip()
     if text.lower() in REST:
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)
-    if not m or m.group(2).upper() not in UNITS:
+    try:
+        n = _size.parse_size(text, whole=True)
+    except ValueError:
+        if re.fullmatch(r"\d+(?:\.\d+)?\s*(?:[KMGTPEZ]?i?B?)", text, re.IGNORECASE):
+            raise SpecError("invalid size %r: must be a positive whole number of bytes" % (value,))
         raise SpecError("invalid size %r: use a number with K, M, G or T (binary units, "
                         "e.g. 512M, 20G) or 'rest'" % (value,))
-    n = float(m.group(1)) * UNITS[m.group(2).upper()]
-    if n != int(n) or n <= 0:
+    if n <= 0:
         raise SpecError("invalid size %r: must be a positive whole number of bytes" % (value,))
-    return int(n)
+    return n
 
 
 def human(nbytes):
