@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """GPT tables with sgdisk: parse ``sgdisk -p``, validate the wanted table, plan.
 
 Pure functions only (no commands are run here): :func:`parse_sgdisk_print` reads the
@@ -7,6 +9,7 @@ table and geometry, :func:`normalize_spec` validates the user's partitions,
 existing table is identical, and :func:`plan` decides what to do given the data-safety
 probe's signatures. :func:`create_argv` is the single sgdisk command that writes.
 """
+
 from __future__ import annotations
 
 import re

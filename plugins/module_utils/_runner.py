@@ -36,6 +36,7 @@ Typical use::
     runner.run(["cryptsetup", "luksFormat", "--batch-mode", "--key-file", "-", dev],
                stdin=passphrase_bytes)
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,5 @@
-"""Storage unit tests: make ``fakerunner`` importable by name for both storage
-engineers' tests (``from fakerunner import FakeRunner, cmd``)."""
+"""Storage unit tests: make ``fakerunner`` importable by name
+(``from fakerunner import FakeRunner, cmd``)."""
 import sys
 from pathlib import Path
 
