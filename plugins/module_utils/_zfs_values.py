@@ -91,7 +91,6 @@ class PlanError(Exception):
     """The request cannot be carried out; the message says what to do instead."""
 
 
-
 def canonical_property(name):
     """Lower-case native names and expand ZFS's short aliases; user properties keep their case."""
     if ":" in name:
@@ -143,7 +142,6 @@ def validate_dataset_property(prop, value):
             raise PlanError("property %s: %s" % (prop, e))
 
 
-
 def format_value(value):
     """A property value as ``zfs``/``zpool`` take it on the command line (YAML booleans
     become ``on``/``off``)."""
@@ -189,4 +187,3 @@ def validate_dataset_name(name):
             raise PlanError("invalid dataset name %r: component %r may contain only letters, "
                             "digits, '_', '-', '.', ':'" % (name, part))
     validate_pool_name(parts[0])
-
