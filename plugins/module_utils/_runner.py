@@ -19,10 +19,10 @@ tests without a module use ``Runner()`` (plain :mod:`subprocess`). Unit tests us
 :meth:`Runner._exec`, so environment handling, secret checks and error raising are
 the real code under test.
 
-The four storage modules share one shape. Each has an ``execute(params, check_mode,
+The storage modules share one shape. Each has an ``execute(params, check_mode,
 runner, fs)`` that reads, decides and writes, and whose writes are :class:`Action` s:
 collected in a :class:`Plan` and applied by :meth:`Plan.apply` (``zpool``,
-``zfs_dataset``, ``gpt_partitions``), or run one by one with :meth:`Action.run` where a
+``zfs_dataset``, ``zfs_snapshot``, ``gpt_partitions``), or run one by one with :meth:`Action.run` where a
 decision needs the outcome of the previous write (``luks_device``: a key test on a
 container just formatted). In check mode an action runs its dry run (``check_argv``:
 ``zpool create -n``, ``sgdisk --pretend``) or nothing. :func:`run_module` is every
