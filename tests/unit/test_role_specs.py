@@ -176,3 +176,23 @@ def test_role_readme(role):
     text = readme.read_text()
     assert f"nixos_hetzner.vps.{role}" in text
     assert "```yaml" in text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_includes_another_role(role):
+    """Roles talk through facts; the playbooks compose them (docs/architecture.md). A role's
+    task files include or import only its own task files, never a role."""
+    found = []
+    for path in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
+        for task in _tasks(yaml.safe_load(path.read_text()) or []):
+            for key in task:
+                if key.split(".")[-1] in ("include_role", "import_role"):
+                    found.append(f"{path.name}: {task.get('name')}")
+    assert not found, f"{role} includes roles: {found}"
+
+
+def _tasks(items):
+    for task in items:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key) or [])
