@@ -4,8 +4,8 @@
     hcloud-lab status --state-dir DIR
     hcloud-lab down --state-dir DIR
 
-Subcommands are registered by functions ``register(subparsers)``; the VM images module
-(``lab.images.cli``) adds its own when present.
+Subcommands are registered by functions ``register(subparsers)``; ``lab.images.cli`` adds
+``hcloud-lab images`` and ``lab.backends.vms`` adds ``hcloud-lab vms``.
 """
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+
+from .backends import vms
+from .images import cli as images_cli
 
 INFO_FILE = "lab.json"
 
@@ -232,12 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_serve(sub)
     register_status(sub)
     register_down(sub)
-    try:  # the VM engineer's image commands, when that module exists
-        from .images import cli as images_cli  # type: ignore
-    except ImportError:
-        images_cli = None
-    if images_cli is not None and hasattr(images_cli, "register"):
-        images_cli.register(sub)
+    images_cli.register(sub)
+    vms.register(sub)
     return parser
 
 

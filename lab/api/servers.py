@@ -143,25 +143,17 @@ def boot_patch(s: dict, rescue: bool) -> dict:
     return p
 
 
-def create_server(w, req):
-    body = json_body(req)
-    name = w.check_name(body.get("name"), hostname=True)
-    st = resolve_server_type(body.get("server_type"))
-    img = resolve_image(w, body.get("image"), st["architecture"])
-    dcname = dc_of(w, body, default="fsn1-dc14")
-    dc = catalog.DATACENTER_BY_NAME[dcname]
-    check_orderable(w, st, dc["location"]["name"])
-    labels = w.check_labels(body.get("labels"))
-    keys = [w.find("ssh_key", k, "ssh_keys") for k in (body.get("ssh_keys") or [])]
-    user_data = body.get("user_data")
-    if user_data is not None and (not isinstance(user_data, str) or len(user_data) > 32768):
-        raise invalid({"user_data": "must be a string of at most 32 KiB"})
-    start = bool_field(body, "start_after_create", True)
-    pg = None
-    if body.get("placement_group") is not None:
-        pg = w.find("placement_group", body["placement_group"], "placement_group")
-        if len(placement_group_json(w, pg)["servers"]) >= 10:
-            raise APIError(422, "placement_error", "a spread placement group holds at most 10 servers")
+def _placement_group(w: World, body: dict):
+    if body.get("placement_group") is None:
+        return None
+    pg = w.find("placement_group", body["placement_group"], "placement_group")
+    if len(placement_group_json(w, pg)["servers"]) >= 10:
+        raise APIError(422, "placement_error", "a spread placement group holds at most 10 servers")
+    return pg
+
+
+def _attachments(w: World, body: dict, location: str) -> tuple[list, list, list]:
+    """The networks, volumes and firewalls a new server is created with."""
     nets = [w.find("network", n, "networks") for n in (body.get("networks") or [])]
     for n in nets:
         if not n["subnets"]:
@@ -170,18 +162,23 @@ def create_server(w, req):
     for v in vols:
         if v.get("server") is not None:
             raise invalid({"volumes": f"volume {v['id']} is already attached"})
-        if v["location"] != dc["location"]["name"]:
+        if v["location"] != location:
             raise invalid({"volumes": f"volume {v['id']} is in {v['location']}, not "
-                                      f"{dc['location']['name']}"})
+                                      f"{location}"})
     fws = []
     for f in body.get("firewalls") or []:
         ref = f.get("firewall") if isinstance(f, dict) else f
         fws.append(w.find("firewall", ref, "firewalls"))
+    return nets, vols, fws
+
+
+def _public_net(w: World, body: dict) -> tuple[dict, dict]:
+    """``public_net`` of a create: which of ipv4/ipv6 are wanted, and the free primary IPs
+    given by reference."""
     pn = body.get("public_net") or {}
     if not isinstance(pn, dict):
         raise invalid({"public_net": "must be an object"})
-    want4 = pn.get("enable_ipv4", True)
-    want6 = pn.get("enable_ipv6", True)
+    want = {"ipv4": pn.get("enable_ipv4", True), "ipv6": pn.get("enable_ipv6", True)}
     given = {}
     for t in ("ipv4", "ipv6"):
         if pn.get(t) is not None:
@@ -189,13 +186,13 @@ def create_server(w, req):
             if p["type"] != t or p["assignee_id"] is not None:
                 raise invalid({f"public_net.{t}": f"primary IP {p['id']} is not a free {t}"})
             given[t] = p
-    if w.name_taken("server", name):
-        raise uniqueness("name", f"server name {name!r} is already used")
+    return want, given
 
-    now = time.time()
-    sid = w.new_id("server")
-    s = {
-        "id": sid, "name": name, "status": "initializing", "created": iso(now),
+
+def _new_server(w: World, sid: int, name: str, st: dict, img: dict,
+                dcname: str, labels: dict, keys: list, user_data, pg) -> dict:
+    return w.put("server", {
+        "id": sid, "name": name, "status": "initializing", "created": iso(time.time()),
         "labels": labels, "server_type": st["name"], "image": img["id"],
         "datacenter": dcname, "ipv4_id": None, "ipv6_id": None, "private_net": [],
         "rescue_enabled": False, "backup_window": None,
@@ -203,20 +200,13 @@ def create_server(w, req):
         "placement_group": pg["id"] if pg else None, "primary_disk_size": st["disk"],
         "_ssh_keys": [k["public_key"] for k in keys], "_user_data": user_data,
         "_rescue_keys": [], "_booted": None,
-    }
-    w.put("server", s)
-    for t, want in (("ipv4", want4), ("ipv6", want6)):
-        if t in given:
-            given[t]["assignee_id"] = sid
-            w.touch("primary_ip", given[t]["id"])
-            s[f"{t}_id"] = given[t]["id"]
-        elif want:
-            s[f"{t}_id"] = w.new_primary_ip(t, dcname, assignee=sid, auto_delete=True)["id"]
-    for n in nets:
-        s["private_net"].append(alloc_private(w, s, n, None, []))
-    for f in fws:
-        f["applied_to"].append({"type": "server", "server": {"id": sid}})
-        w.touch("firewall", f["id"])
+    })
+
+
+def _create_actions(w: World, s: dict, start: bool, nets: list, vols: list):
+    """create_server, then its next actions: start_server (if started), one
+    attach_to_network per network and one attach_volume per volume."""
+    sid = s["id"]
     spec = dataclasses.replace(w.server_spec(s), power_on=start)
     # As in the API, start_server is a next action: it begins when create_server has
     # finished (the server is "starting" meanwhile) and takes its own time.
@@ -241,6 +231,44 @@ def create_server(w, req):
                                 locks=[("volume", v["id"]), ("server", sid)], after=action,
                                 backend_call=(w.backend.attach_volume,
                                               (w.volume_spec(v), spec))))
+    return action, nxt
+
+
+def create_server(w, req):
+    body = json_body(req)
+    name = w.check_name(body.get("name"), hostname=True)
+    st = resolve_server_type(body.get("server_type"))
+    img = resolve_image(w, body.get("image"), st["architecture"])
+    dcname = dc_of(w, body, default="fsn1-dc14")
+    location = catalog.DATACENTER_BY_NAME[dcname]["location"]["name"]
+    check_orderable(w, st, location)
+    labels = w.check_labels(body.get("labels"))
+    keys = [w.find("ssh_key", k, "ssh_keys") for k in (body.get("ssh_keys") or [])]
+    user_data = body.get("user_data")
+    if user_data is not None and (not isinstance(user_data, str) or len(user_data) > 32768):
+        raise invalid({"user_data": "must be a string of at most 32 KiB"})
+    start = bool_field(body, "start_after_create", True)
+    pg = _placement_group(w, body)
+    nets, vols, fws = _attachments(w, body, location)
+    want, given = _public_net(w, body)
+    if w.name_taken("server", name):
+        raise uniqueness("name", f"server name {name!r} is already used")
+
+    sid = w.new_id("server")
+    s = _new_server(w, sid, name, st, img, dcname, labels, keys, user_data, pg)
+    for t in ("ipv4", "ipv6"):
+        if t in given:
+            given[t]["assignee_id"] = sid
+            w.touch("primary_ip", given[t]["id"])
+            s[f"{t}_id"] = given[t]["id"]
+        elif want[t]:
+            s[f"{t}_id"] = w.new_primary_ip(t, dcname, assignee=sid, auto_delete=True)["id"]
+    for n in nets:
+        s["private_net"].append(alloc_private(w, s, n, None, []))
+    for f in fws:
+        f["applied_to"].append({"type": "server", "server": {"id": sid}})
+        w.touch("firewall", f["id"])
+    action, nxt = _create_actions(w, s, start, nets, vols)
     return ok({"server": server_json(w, s), "action": w.action_json(action),
                "next_actions": [w.action_json(a) for a in nxt],
                "root_password": None if keys else secrets.token_urlsafe(15)}, 201)
