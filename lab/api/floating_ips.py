@@ -69,7 +69,7 @@ def create_floating_ip(w, req):
         if w.name_taken("floating_ip", name):
             raise uniqueness("name", f"floating IP name {name!r} is already used")
     fid = w.new_id("floating_ip")
-    ip = w.alloc_ipv4() if ftype == "ipv4" else w.alloc_ipv6(floating=True)
+    ip = w.addresses.ipv4() if ftype == "ipv4" else w.addresses.ipv6(floating=True)
     f = w.put("floating_ip", {
         "id": fid, "name": name or f"floating_ip-{fid}", "description": desc, "ip": ip,
         "type": ftype, "server": None, "home_location": loc,

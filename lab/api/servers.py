@@ -314,7 +314,7 @@ def delete_server(w, req):
     a = w.new_action("delete_server", [("server", sid)],
                      backend_call=(w.backend.delete_server, (spec,)))
     for ip in freed:
-        w.reserved_ips[ip] = a["id"]
+        w.addresses.reserve(ip, a["id"])
     return ok({"action": w.action_json(a)})
 
 
