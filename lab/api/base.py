@@ -200,3 +200,34 @@ def change_protection_handler(kind: str, fields=("delete",)):
         w.touch(kind, o["id"])
         return ok({"action": w.action_json(a)}, 201)
     return handler
+
+
+def list_and_get(kind: str, plural: str, to_json: Callable, filters: Optional[dict] = None):
+    """The list and get handlers of a kind kept in the world: the list with the common
+    filters plus ``filters`` (see ``filtered``), each object shown as ``to_json(w, obj)``."""
+    def list_(w, req):
+        items = filtered(w, req, w.objs[kind].values(), filters)
+        return paginate(w, req, plural, items, lambda o: to_json(w, o))
+
+    def get_(w, req):
+        return ok({kind: to_json(w, w.get(kind, req.params["id"]))})
+    return list_, get_
+
+
+def resource_action(kind: str):
+    """Decorator of ``fn(w, obj, body)``, an action of a resource: load the object, refuse
+    when it is locked, answer 201 with the action (or with ``fn``'s dict when it returns
+    one that holds the action)."""
+    def wrap(fn: Callable):
+        def handler(w, req):
+            o = w.get(kind, req.params["id"])
+            w.check_lock(kind, o["id"])
+            w.request_base = req.base
+            result = fn(w, o, json_body(req))
+            w.touch(kind, o["id"])
+            if isinstance(result, dict) and "action" in result:
+                return ok(result, 201)
+            return ok({"action": w.action_json(result)}, 201)
+        handler.__name__ = fn.__name__
+        return handler
+    return wrap

@@ -8,7 +8,7 @@ import time
 from ..errors import APIError, invalid, uniqueness
 from ..world import iso
 from .actions import resource_routes
-from .base import Response, filtered, json_body, ok, paginate, update_handler
+from .base import Response, json_body, list_and_get, ok, update_handler
 
 
 PROTOCOLS = ("tcp", "udp", "icmp", "esp", "gre")
@@ -69,13 +69,8 @@ def firewall_json(w, f):
             "rules": f["rules"], "applied_to": applied}
 
 
-def list_firewalls(w, req):
-    items = filtered(w, req, w.objs["firewall"].values())
-    return paginate(w, req, "firewalls", items, lambda o: firewall_json(w, o))
-
-
-def get_firewall(w, req):
-    return ok({"firewall": firewall_json(w, w.get("firewall", req.params["id"]))})
+list_firewalls, get_firewall = list_and_get(
+    "firewall", "firewalls", firewall_json)
 
 
 def _targets(w, items, field_name) -> list:

@@ -7,8 +7,8 @@ from .. import catalog
 from ..errors import APIError, invalid, uniqueness
 from ..world import default_ptr, iso
 from .actions import resource_routes
-from .base import (Response, change_protection_handler, check_protection, filtered, json_body,
-                   ok, paginate, update_handler)
+from .base import (Response, change_protection_handler, check_protection, json_body,
+                   list_and_get, ok, resource_action, update_handler)
 from .primary_ips import dc_of, ptr_ip_of, set_dns_ptr
 
 
@@ -20,13 +20,8 @@ def floating_ip_json(w, f):
             "created": f["created"]}
 
 
-def list_floating_ips(w, req):
-    items = filtered(w, req, w.objs["floating_ip"].values())
-    return paginate(w, req, "floating_ips", items, lambda o: floating_ip_json(w, o))
-
-
-def get_floating_ip(w, req):
-    return ok({"floating_ip": floating_ip_json(w, w.get("floating_ip", req.params["id"]))})
+list_floating_ips, get_floating_ip = list_and_get(
+    "floating_ip", "floating_ips", floating_ip_json)
 
 
 def _fip_assign(w, f, s) -> dict:
@@ -101,14 +96,7 @@ def delete_floating_ip(w, req):
     return Response(204)
 
 
-def _fip_action(fn):
-    def handler(w, req):
-        f = w.get("floating_ip", req.params["id"])
-        w.check_lock("floating_ip", f["id"])
-        a = fn(w, f, json_body(req))
-        w.touch("floating_ip", f["id"])
-        return ok({"action": w.action_json(a)}, 201)
-    return handler
+_fip_action = resource_action("floating_ip")
 
 
 @_fip_action

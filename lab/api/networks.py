@@ -9,8 +9,8 @@ from .. import catalog
 from ..errors import APIError, invalid, uniqueness
 from ..world import World, iso
 from .actions import resource_routes
-from .base import (Response, bool_field, change_protection_handler, check_protection, filtered,
-                   json_body, ok, paginate, update_handler)
+from .base import (Response, bool_field, change_protection_handler, check_protection,
+                   json_body, list_and_get, ok, update_handler)
 
 
 def _net(value, field_name):
@@ -74,13 +74,8 @@ def network_json(w, n):
             "created": n["created"], "expose_routes_to_vswitch": n["expose_routes_to_vswitch"]}
 
 
-def list_networks(w, req):
-    return paginate(w, req, "networks", filtered(w, req, w.objs["network"].values()),
-                    lambda o: network_json(w, o))
-
-
-def get_network(w, req):
-    return ok({"network": network_json(w, w.get("network", req.params["id"]))})
+list_networks, get_network = list_and_get(
+    "network", "networks", network_json)
 
 
 def create_network(w, req):

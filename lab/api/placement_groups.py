@@ -6,7 +6,7 @@ import time
 from ..errors import APIError, invalid, uniqueness
 from ..world import iso
 from .actions import resource_routes
-from .base import Response, filtered, json_body, ok, paginate, update_handler
+from .base import Response, json_body, list_and_get, ok, update_handler
 
 
 def placement_group_json(w, g):
@@ -15,15 +15,9 @@ def placement_group_json(w, g):
             "servers": servers, "created": g["created"]}
 
 
-def list_placement_groups(w, req):
-    items = filtered(w, req, w.objs["placement_group"].values(),
-                     {"type": lambda o, v: o["type"] in v})
-    return paginate(w, req, "placement_groups", items, lambda o: placement_group_json(w, o))
-
-
-def get_placement_group(w, req):
-    return ok({"placement_group": placement_group_json(
-        w, w.get("placement_group", req.params["id"]))})
+list_placement_groups, get_placement_group = list_and_get(
+    "placement_group", "placement_groups", placement_group_json,
+    {"type": lambda o, v: o["type"] in v})
 
 
 def create_placement_group(w, req):

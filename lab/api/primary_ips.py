@@ -9,8 +9,8 @@ from .. import catalog
 from ..errors import APIError, invalid, uniqueness
 from ..world import World, default_ptr
 from .actions import resource_routes
-from .base import (Response, bool_field, change_protection_handler, check_protection, filtered,
-                   json_body, ok, paginate, update_handler)
+from .base import (Response, bool_field, change_protection_handler, check_protection,
+                   json_body, list_and_get, ok, update_handler)
 
 
 def dc_of(w: World, body: dict, default: Optional[str] = None) -> Optional[str]:
@@ -42,14 +42,9 @@ def primary_ip_json(w, p):
             "assignee_type": p["assignee_type"], "auto_delete": p["auto_delete"]}
 
 
-def list_primary_ips(w, req):
-    items = filtered(w, req, w.objs["primary_ip"].values(),
-                     {"ip": lambda o, v: o["ip"] in v})
-    return paginate(w, req, "primary_ips", items, lambda o: primary_ip_json(w, o))
-
-
-def get_primary_ip(w, req):
-    return ok({"primary_ip": primary_ip_json(w, w.get("primary_ip", req.params["id"]))})
+list_primary_ips, get_primary_ip = list_and_get(
+    "primary_ip", "primary_ips", primary_ip_json,
+    {"ip": lambda o, v: o["ip"] in v})
 
 
 def create_primary_ip(w, req):

@@ -4,14 +4,13 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
-from typing import Callable
 
 from .. import catalog
 from ..backends.base import ServerTypeSpec
 from ..errors import APIError, invalid, protected
 from ..world import World, iso
 from .actions import action_routes
-from .base import bool_field, change_protection_handler, json_body, ok
+from .base import bool_field, change_protection_handler, resource_action
 from .images import image_json
 from .networks import alloc_private
 from .placement_groups import placement_group_json
@@ -19,19 +18,7 @@ from .primary_ips import ptr_ip_of, set_dns_ptr
 from .servers import boot_patch, check_orderable, resolve_image, resolve_server_type
 
 
-def _server_action(fn: Callable):
-    """Wrap a server action: load the server, refuse when locked, return 201 {action}."""
-    def handler(w, req):
-        s = w.get("server", req.params["id"])
-        w.check_lock("server", s["id"])
-        w.request_base = req.base
-        result = fn(w, s, json_body(req))
-        w.touch("server", s["id"])
-        if isinstance(result, dict) and "action" in result:
-            return ok(result, 201)
-        return ok({"action": w.action_json(result)}, 201)
-    handler.__name__ = fn.__name__
-    return handler
+_server_action = resource_action("server")
 
 
 def _power(command: str, method_name: str, target: str, transition: str):

@@ -6,21 +6,16 @@ import time
 from ..errors import invalid, uniqueness
 from ..world import iso, ssh_fingerprint
 from .actions import resource_routes
-from .base import Response, filtered, json_body, ok, paginate, update_handler
+from .base import Response, json_body, list_and_get, ok, update_handler
 
 
 def ssh_key_json(w, k):
     return {f: k[f] for f in ("id", "name", "fingerprint", "public_key", "labels", "created")}
 
 
-def list_ssh_keys(w, req):
-    items = filtered(w, req, w.objs["ssh_key"].values(),
-                     {"fingerprint": lambda o, v: o["fingerprint"] in v})
-    return paginate(w, req, "ssh_keys", items, lambda o: ssh_key_json(w, o))
-
-
-def get_ssh_key(w, req):
-    return ok({"ssh_key": ssh_key_json(w, w.get("ssh_key", req.params["id"]))})
+list_ssh_keys, get_ssh_key = list_and_get(
+    "ssh_key", "ssh_keys", ssh_key_json,
+    {"fingerprint": lambda o, v: o["fingerprint"] in v})
 
 
 def create_ssh_key(w, req):

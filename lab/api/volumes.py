@@ -7,8 +7,8 @@ from .. import catalog
 from ..errors import APIError, invalid, uniqueness
 from ..world import iso
 from .actions import resource_routes
-from .base import (Response, change_protection_handler, check_protection, filtered, json_body,
-                   ok, paginate, update_handler)
+from .base import (Response, change_protection_handler, check_protection, json_body,
+                   list_and_get, ok, resource_action, update_handler)
 from .primary_ips import dc_of
 
 
@@ -20,14 +20,9 @@ def volume_json(w, v):
             "status": v["status"], "created": v["created"]}
 
 
-def list_volumes(w, req):
-    items = filtered(w, req, w.objs["volume"].values(),
-                     {"status": lambda o, v: o["status"] in v})
-    return paginate(w, req, "volumes", items, lambda o: volume_json(w, o))
-
-
-def get_volume(w, req):
-    return ok({"volume": volume_json(w, w.get("volume", req.params["id"]))})
+list_volumes, get_volume = list_and_get(
+    "volume", "volumes", volume_json,
+    {"status": lambda o, v: o["status"] in v})
 
 
 def _size(body) -> int:
@@ -95,14 +90,7 @@ def delete_volume(w, req):
     return Response(204)
 
 
-def _volume_action(fn):
-    def handler(w, req):
-        v = w.get("volume", req.params["id"])
-        w.check_lock("volume", v["id"])
-        a = fn(w, v, json_body(req))
-        w.touch("volume", v["id"])
-        return ok({"action": w.action_json(a)}, 201)
-    return handler
+_volume_action = resource_action("volume")
 
 
 @_volume_action
