@@ -159,8 +159,10 @@ def filtered(w: World, req: Request, items, extra: Optional[dict] = None) -> lis
     return out
 
 
-def update_handler(kind: str, key: str, to_json: Callable, extra: Optional[Callable] = None,
-            hostname: bool = False):
+def update_handler(kind: str, to_json: Callable, extra: Optional[Callable] = None,
+                   hostname: bool = False, flags: tuple = ()):
+    """``PUT /<kind>s/{id}``: name (unique per kind; a hostname with ``hostname``), labels,
+    the boolean fields ``flags``, and what ``extra(w, obj, body)`` handles."""
     def handler(w, req):
         o = w.get(kind, req.params["id"])
         body = json_body(req)
@@ -171,10 +173,13 @@ def update_handler(kind: str, key: str, to_json: Callable, extra: Optional[Calla
             o["name"] = name
         if "labels" in body:
             o["labels"] = w.check_labels(body["labels"])
+        for flag in flags:
+            if flag in body:
+                o[flag] = bool_field(body, flag)
         if extra:
             extra(w, o, body)
         w.touch(kind, o["id"])
-        return ok({key: to_json(w, o)})
+        return ok({kind: to_json(w, o)})
     return handler
 
 

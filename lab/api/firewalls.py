@@ -139,7 +139,7 @@ def create_firewall(w, req):
                "actions": _fw_actions(w, f, "apply_firewall", targets)}, 201)
 
 
-update_firewall = update_handler("firewall", "firewall", firewall_json)
+update_firewall = update_handler("firewall", firewall_json)
 
 
 def delete_firewall(w, req):

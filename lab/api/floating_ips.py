@@ -81,7 +81,7 @@ def _floating_ip_extra(w, f, body):
         f["description"] = body["description"]
 
 
-update_floating_ip = update_handler("floating_ip", "floating_ip", floating_ip_json, _floating_ip_extra)
+update_floating_ip = update_handler("floating_ip", floating_ip_json, _floating_ip_extra)
 
 
 def delete_floating_ip(w, req):

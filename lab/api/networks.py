@@ -9,8 +9,8 @@ from .. import catalog
 from ..errors import APIError, invalid, uniqueness
 from ..world import World, iso
 from .actions import resource_routes
-from .base import (Response, bool_field, change_protection_handler, check_protection,
-                   json_body, list_and_get, ok, update_handler)
+from .base import (Response, change_protection_handler, check_protection, json_body,
+                   list_and_get, ok, update_handler)
 
 
 def _net(value, field_name):
@@ -101,12 +101,8 @@ def create_network(w, req):
     return ok({"network": network_json(w, n)}, 201)
 
 
-def _network_extra(w, n, body):
-    if "expose_routes_to_vswitch" in body:
-        n["expose_routes_to_vswitch"] = bool_field(body, "expose_routes_to_vswitch")
-
-
-update_network = update_handler("network", "network", network_json, _network_extra)
+update_network = update_handler("network", network_json,
+                                flags=("expose_routes_to_vswitch",))
 
 
 def delete_network(w, req):

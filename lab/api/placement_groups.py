@@ -43,7 +43,7 @@ def delete_placement_group(w, req):
     return Response(204)
 
 
-update_placement_group = update_handler("placement_group", "placement_group", placement_group_json)
+update_placement_group = update_handler("placement_group", placement_group_json)
 
 
 ROUTES = resource_routes("placement_groups", "placement_group", list_placement_groups,

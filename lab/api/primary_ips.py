@@ -86,12 +86,7 @@ def create_primary_ip(w, req):
     return ok({"primary_ip": primary_ip_json(w, p), "action": action}, 201)
 
 
-def _primary_ip_extra(w, p, body):
-    if "auto_delete" in body:
-        p["auto_delete"] = bool_field(body, "auto_delete")
-
-
-update_primary_ip = update_handler("primary_ip", "primary_ip", primary_ip_json, _primary_ip_extra)
+update_primary_ip = update_handler("primary_ip", primary_ip_json, flags=("auto_delete",))
 
 
 def delete_primary_ip(w, req):

@@ -80,7 +80,7 @@ def get_server(w, req):
     return ok({"server": server_json(w, w.get("server", req.params["id"]))})
 
 
-update_server = update_handler("server", "server", server_json, hostname=True)
+update_server = update_handler("server", server_json, hostname=True)
 
 
 def resolve_image(w: World, ref, arch: str, field_name: str = "image") -> dict:

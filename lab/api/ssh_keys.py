@@ -45,7 +45,7 @@ def delete_ssh_key(w, req):
     return Response(204)
 
 
-update_ssh_key = update_handler("ssh_key", "ssh_key", ssh_key_json)
+update_ssh_key = update_handler("ssh_key", ssh_key_json)
 
 
 ROUTES = resource_routes("ssh_keys", "ssh_key", list_ssh_keys, get_ssh_key, create_ssh_key,

@@ -73,7 +73,7 @@ def create_volume(w, req):
                "next_actions": [w.action_json(x) for x in nxt]}, 201)
 
 
-update_volume = update_handler("volume", "volume", volume_json)
+update_volume = update_handler("volume", volume_json)
 
 
 def delete_volume(w, req):
