@@ -10,7 +10,7 @@ COLL := .collections/ansible_collections/nixos_hetzner/vps
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all deps setup setup-2.21 run test test-unit test-integration test-nix test-vm lab-up lab-down clean
+.PHONY: all deps setup setup-2.21 run test test-nix lab-up lab-down clean
 
 all: test
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import peer_versions  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-import ansible_runner  # noqa: E402
+import playbook_run  # noqa: E402
 from vm_fixture import boot_rescue  # noqa: E402
 
 PEERS = ROOT / "benchmarks" / ".venv-peers"
@@ -60,7 +60,7 @@ done
 
 def ensure_peers():
     subprocess.run([str(ROOT / "benchmarks" / "setup-peers.sh")], check=True)
-    ansible_runner.BIN = PEERS / "bin"  # both sides run with the peer venv's ansible-playbook
+    playbook_run.BIN = PEERS / "bin"  # both sides run with the peer venv's ansible-playbook
 
 
 def play(vm, inv, tasks):
@@ -69,7 +69,7 @@ def play(vm, inv, tasks):
     body = {"hosts": "rescue", "gather_facts": False, "environment": {"PATH": PATH},
             "tasks": tasks}
     t0 = time.monotonic()
-    results, proc = ansible_runner.run_playbook(body, inventory=str(inv), host="rescue",
+    results, proc = playbook_run.run_playbook(body, inventory=str(inv), host="rescue",
                                                 timeout=1800)
     seconds = time.monotonic() - t0
     if not results:
@@ -183,7 +183,7 @@ def run_host_loop(tmp):
         before = {"ours": state(devs[0]), "peer": state(devs[1])}
         tasks = [dict(name="ours", ignore_errors=True, **ours(devs[0])),
                  dict(name="peer", ignore_errors=True, **peer(devs[1]))]
-        results, proc = ansible_runner.run_playbook(
+        results, proc = playbook_run.run_playbook(
             {"hosts": "localhost", "gather_facts": False, "tasks": tasks}, host="localhost")
         res = dict((r["_task"], r) for r in results)
         after = {"ours": state(devs[0]), "peer": state(devs[1])}

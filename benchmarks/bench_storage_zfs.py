@@ -39,7 +39,7 @@ import peer_versions  # noqa: E402
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-import ansible_runner  # noqa: E402
+import playbook_run  # noqa: E402
 from vm_fixture import boot_rescue  # noqa: E402
 
 PEERS = ROOT / "benchmarks" / ".venv-peers"
@@ -62,7 +62,7 @@ done
 
 def ensure_peers():
     subprocess.run([str(ROOT / "benchmarks" / "setup-peers.sh")], check=True)
-    ansible_runner.BIN = PEERS / "bin"  # run both sides with the peer venv's ansible-playbook
+    playbook_run.BIN = PEERS / "bin"  # run both sides with the peer venv's ansible-playbook
 
 
 def play(vm, inv, tasks):
@@ -70,7 +70,7 @@ def play(vm, inv, tasks):
     vm.ssh(": > %s/log" % COUNT_DIR, check=True)
     body = {"hosts": "rescue", "gather_facts": False, "environment": {"PATH": PATH}, "tasks": tasks}
     t0 = time.monotonic()
-    results, proc = ansible_runner.run_playbook(body, inventory=str(inv), host="rescue", timeout=1800)
+    results, proc = playbook_run.run_playbook(body, inventory=str(inv), host="rescue", timeout=1800)
     seconds = time.monotonic() - t0
     if not results:
         raise RuntimeError("ansible-playbook produced no results:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:]))

@@ -1,8 +1,10 @@
-"""Shared pytest set-up: makes the collection importable as
-``ansible_collections.nixos_hetzner.vps`` (through the .collections symlink that
-``make setup`` creates) and hosts the fixtures every suite uses."""
+"""Shared pytest set-up: makes sure the collection is importable as
+``ansible_collections.nixos_hetzner.vps`` (pyproject.toml puts ``.collections`` on the
+import path; the symlink in it is what ``make setup`` creates) and registers the fixture
+modules every suite uses as plugins (pyproject.toml puts ``tests`` and
+``tests/integration`` on the import path, so they load by name)."""
+import importlib
 import os
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,13 +13,7 @@ link = COLLECTIONS / "ansible_collections" / "nixos_hetzner" / "vps"
 if not link.exists():
     link.parent.mkdir(parents=True, exist_ok=True)
     os.symlink("../../..", link)
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+    importlib.invalidate_caches()
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS))
-# Shared fixture modules living in tests/ (lab_fixture.py, ...) are importable by name.
-TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-# Fixture modules register themselves below with `from <module> import *  # noqa`.
-from vm_fixture import *  # noqa: F401,F403,E402
-from lab_fixture import *  # noqa: F401,F403,E402
+
+pytest_plugins = ["vm_fixture", "lab_fixture"]

@@ -1,5 +1,5 @@
-# Benchmark helper (not part of the collection): records when plays and task results happen.
-"""Aggregate callback for benchmarks/bench_fleet.py: writes one JSON line per event
+"""Aggregate callback for benchmarks/bench_fleet.py (a benchmark helper, not part of the
+collection): records when plays and task results happen. It writes one JSON line per event
 (play start, task start, each host's result, end of the run) with a wall-clock time to the
 file named by BENCH_TIMING_FILE, so the benchmark can tell the time spent in the task from
 Ansible's own start-up."""

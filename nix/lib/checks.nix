@@ -1,10 +1,10 @@
 # Cross-field checks of a host JSON that a JSON Schema cannot express. Builtins only.
 # Runs only after the schema validation passed, so every field exists with its type.
 # checks fileName host: a list of "field.path: what is wrong (what to do)" strings.
+# The rules that the NixOS modules assert as well come from ./rules.nix.
 let
   inherit (builtins)
     concatLists
-    elem
     elemAt
     filter
     genList
@@ -16,20 +16,8 @@ let
     substring
     toJSON
     ;
-
-  duplicates =
-    xs:
-    concatLists (
-      genList (
-        i:
-        let
-          x = elemAt xs i;
-        in
-        if elem x (genList (elemAt xs) i) then [ x ] else [ ]
-      ) (length xs)
-    );
-
-  hasPrefix = p: s: substring 0 (stringLength p) s == p;
+  rules = import ./rules.nix;
+  inherit (rules) duplicates hasPrefix;
 
   # `when cond msg`: [ msg ] if cond holds.
   when = cond: msg: if cond then [ msg ] else [ ];
@@ -54,7 +42,13 @@ let
   pg = host.services.postgresql;
   pgDs = filter (d: d.name == pg.dataset) datasets;
   vhostDomains = map (v: v.domain) nginx.vhosts;
-  snapshotDataset = if st.rollback.snapshot == null then null else head (match "([^@]+)@.*" st.rollback.snapshot);
+  rollback = rules.rollback {
+    inherit (st.rollback) enable snapshot;
+    rootDataset = if rootDs == [ ] then null else (head rootDs).name;
+    persist = datasetAt "/persist" != [ ];
+  };
+  unlockRules = rules.initrdUnlock { inherit (unlock) enable authorizedKeys hostKeyPath; };
+  nginxRules = rules.nginx { inherit (nginx) enable acmeEmail vhosts; };
 in
 concatLists [
   (when (fileName != null && fileName != host.hostname)
@@ -70,30 +64,30 @@ concatLists [
   (when (st.luks.device == st.espDevice) "storage.luks.device: must not be the ESP (storage.espDevice)")
   (map (n: "storage.pool.datasets: dataset ${toJSON n} is listed more than once") (duplicates names))
   (map (m: "storage.pool.datasets: mountpoint ${toJSON m} is used by more than one dataset") (duplicates mounts))
-  (when (rootDs == [ ]) "storage.pool.datasets: no dataset is mounted at / (add e.g. {\"name\": \"local/root\", \"mountpoint\": \"/\"})")
-  (when (st.rollback.enable && st.rollback.snapshot == null)
+  (when (rules.noRootDataset mounts) "storage.pool.datasets: no dataset is mounted at / (add e.g. {\"name\": \"local/root\", \"mountpoint\": \"/\"})")
+  (when rollback.noSnapshot
     "storage.rollback.snapshot: required when storage.rollback.enable is true (e.g. \"local/root@blank\")"
   )
-  (when (st.rollback.enable && st.rollback.snapshot != null && rootDs != [ ] && snapshotDataset != (head rootDs).name)
+  (when rollback.notOfRootDataset
     "storage.rollback.snapshot: ${toJSON st.rollback.snapshot} is not a snapshot of the root dataset ${toJSON (head rootDs).name}"
   )
-  (when (st.rollback.enable && datasetAt "/persist" == [ ])
+  (when rollback.noPersist
     "storage.rollback.enable: rolling back / needs a dataset mounted at /persist for the state that must survive"
   )
   (when (host.network.ipv4 == null && host.network.ipv6 == null)
     "network: ipv4 and ipv6 are both null; the server needs at least one address"
   )
   (map (n: "admins: user ${toJSON n} is listed more than once") (duplicates (map (a: a.name) host.admins)))
-  (when (elem "root" (map (a: a.name) host.admins))
+  (when (rules.rootIsAdmin (map (a: a.name) host.admins))
     "admins: \"root\" cannot be an admin; list personal users (they get wheel and sudo)"
   )
-  (when (unlock.enable && unlock.authorizedKeys == [ ])
+  (when unlockRules.noAuthorizedKeys
     "initrdUnlock.authorizedKeys: empty while initrdUnlock.enable is true; nobody could unlock the disk"
   )
-  (when (unlock.enable && unlock.hostKeyPath == null)
+  (when unlockRules.noHostKey
     "initrdUnlock.hostKeyPath: required when initrdUnlock.enable is true (the initrd needs its own SSH host key)"
   )
-  (when (unlock.hostKeyPath != null && hasPrefix "/nix/store" unlock.hostKeyPath)
+  (when unlockRules.hostKeyInStore
     "initrdUnlock.hostKeyPath: ${toJSON unlock.hostKeyPath} is in the Nix store, which is world-readable; keep the key outside it"
   )
   (when (unlock.hostKeyPath != null && match "(.*/)?etc/ssh/ssh_host_[^/]*" unlock.hostKeyPath != null)
@@ -102,10 +96,10 @@ concatLists [
   (when (unlock.enable && unlock.port == 22)
     "initrdUnlock.port: 22 is the system sshd's port; use another one (2222) so that clients keep two host keys apart"
   )
-  (when (nginx.enable && nginx.acmeEmail == null)
+  (when nginxRules.noAcmeEmail
     "services.nginx.acmeEmail: required when services.nginx.enable is true (Let's Encrypt account)"
   )
-  (when (nginx.enable && nginx.vhosts == [ ]) "services.nginx.vhosts: empty while services.nginx.enable is true")
+  (when nginxRules.noVhosts "services.nginx.vhosts: empty while services.nginx.enable is true")
   (map (d: "services.nginx.vhosts: domain ${toJSON d} is listed more than once") (duplicates vhostDomains))
   (concatLists (
     genList (
@@ -113,11 +107,11 @@ concatLists [
       let
         v = elemAt nginx.vhosts i;
       in
-      when ((v.root == null) == (v.proxyPass == null))
+      when (rules.badVhost v)
         "services.nginx.vhosts[${toString i}]: set exactly one of root and proxyPass"
     ) (length nginx.vhosts)
   ))
-  (when (pg.enable && pg.dataset == null)
+  (when (rules.postgresqlWithoutDataset { inherit (pg) enable dataset; })
     "services.postgresql.dataset: required when services.postgresql.enable is true (its data lives on its own dataset)"
   )
   (when (pg.dataset != null && pgDs == [ ])

@@ -32,6 +32,7 @@ let
     substring
     toJSON
     ;
+  inherit (import ./rules.nix) duplicates;
 
   supported = [
     "type"
@@ -86,19 +87,6 @@ let
   child = path: key: if path == "" then key else "${path}.${key}";
   index = path: i: "${path}[${toString i}]";
   where = path: if path == "" then "(top level)" else path;
-
-  # Items of a list that occur more than once (first occurrence order).
-  duplicates =
-    xs:
-    concatLists (
-      genList (
-        i:
-        let
-          x = elemAt xs i;
-        in
-        if elem x (genList (elemAt xs) i) then [ x ] else [ ]
-      ) (length xs)
-    );
 
   checkKeywords =
     path: s:

@@ -1,4 +1,5 @@
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Doc fragment: declared support for check mode, diff mode and idempotence.
 
 Use ``nixos_hetzner.vps.attributes`` (check_mode, diff_mode and idempotent all full), or

@@ -1,4 +1,5 @@
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Doc fragment: the options every nixos_hetzner.vps Hetzner Cloud module takes."""
 
 from __future__ import annotations

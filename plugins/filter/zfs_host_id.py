@@ -1,6 +1,7 @@
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ZFS hostId of a host: the first 8 hex digits of sha256 of a seed."""
+
 from __future__ import annotations
 
 import hashlib

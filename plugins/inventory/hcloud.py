@@ -1,7 +1,7 @@
-# -*- coding: utf-8 -*-
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Dynamic inventory of Hetzner Cloud servers: one paginated list call."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""

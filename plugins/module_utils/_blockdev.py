@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """Block devices: name normalisation and the data-safety probe.
 
 Two jobs, shared by ``gpt_partitions``, ``luks_device``, ``zpool`` and ``zfs_dataset``:
@@ -22,6 +24,7 @@ Everything touching the filesystem goes through :class:`DevFS` whose ``root`` ca
 point at a temporary tree of symlinks in unit tests; everything that runs a command
 takes a runner (``_runner.Runner`` or the test ``FakeRunner``).
 """
+
 from __future__ import annotations
 
 import errno

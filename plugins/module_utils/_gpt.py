@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """GPT tables with sgdisk: parse ``sgdisk -p``, validate the wanted table, plan.
 
 Pure functions only (no commands are run here): :func:`parse_sgdisk_print` reads the
@@ -7,14 +9,15 @@ table and geometry, :func:`normalize_spec` validates the user's partitions,
 existing table is identical, and :func:`plan` decides what to do given the data-safety
 probe's signatures. :func:`create_argv` is the single sgdisk command that writes.
 """
+
 from __future__ import annotations
 
 import re
 
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _size
+
 GPT_SIGNATURES = ("gpt", "PMBR")
 ALIGN = 2048  # sgdisk's default alignment, in sectors
-UNITS = {"": 1, "B": 1, "K": 1024, "KIB": 1024, "M": 1024 ** 2, "MIB": 1024 ** 2,
-         "G": 1024 ** 3, "GIB": 1024 ** 3, "T": 1024 ** 4, "TIB": 1024 ** 4}
 REST = ("rest", "0", "100%", "")
 
 
@@ -31,8 +34,9 @@ class TableMismatch(Exception):
 
 
 def parse_size(value):
-    """``"512M"`` / ``"1GiB"`` / ``1048576`` -> bytes (binary units, like sgdisk);
-    ``"rest"`` (or ``0``, ``"100%"``) -> None, meaning the rest of the disk."""
+    """The size of a partition: ``"512M"`` / ``"1GiB"`` / ``1048576`` -> bytes (binary
+    units, like sgdisk; :func:`._size.parse_size`); ``"rest"`` (or ``0``, ``"100%"``)
+    -> None, meaning the rest of the disk."""
     if value is None:
         return None
     if isinstance(value, int):
@@ -40,14 +44,16 @@ def parse_size(value):
     text = str(value).strip()
     if text.lower() in REST:
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)
-    if not m or m.group(2).upper() not in UNITS:
+    try:
+        n = _size.parse_size(text, whole=True)
+    except ValueError:
+        if re.fullmatch(r"\d+(?:\.\d+)?\s*(?:[KMGTPEZ]?i?B?)", text, re.IGNORECASE):
+            raise SpecError("invalid size %r: must be a positive whole number of bytes" % (value,))
         raise SpecError("invalid size %r: use a number with K, M, G or T (binary units, "
                         "e.g. 512M, 20G) or 'rest'" % (value,))
-    n = float(m.group(1)) * UNITS[m.group(2).upper()]
-    if n != int(n) or n <= 0:
+    if n <= 0:
         raise SpecError("invalid size %r: must be a positive whole number of bytes" % (value,))
-    return int(n)
+    return n
 
 
 def human(nbytes):

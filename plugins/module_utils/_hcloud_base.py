@@ -1,5 +1,6 @@
-# This file is private to the nixos_hetzner.vps collection; it is not a public API.
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """The base class of the Hetzner Cloud modules: decide, then act.
 
 One job: give every hcloud module the same shape. A module subclasses
@@ -90,8 +91,9 @@ from __future__ import annotations
 import traceback
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import (
-    HcloudAmbiguousCreate,
+    CREATE_ATTEMPTS,
     HcloudError,
+    create_or_adopt,
     hcloud_argument_spec,
     iter_pages,
     make_client,
@@ -99,9 +101,6 @@ from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client i
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_plan import Plan
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_waiter import ActionWaiter
-
-#: How often create_or_adopt tries a create whose answer was lost.
-CREATE_ATTEMPTS = 4
 
 
 class HcloudModule(object):
@@ -174,22 +173,9 @@ class HcloudModule(object):
         return self.waiter.wait_or_raise(actions, context=context, timeouts=timeouts)
 
     def create_or_adopt(self, create, find, attempts=CREATE_ATTEMPTS):
-        """Run ``create()``; if its answer was lost (5xx, timeout), call ``find()`` and
-        return what it finds instead of creating a duplicate; only if nothing was created
-        is ``create()`` tried again. ``create`` returns the API's answer, ``find`` the
-        resource dict or None. A resource adopted through ``find`` comes back as
-        ``{"adopted": resource}`` so the caller knows it has no create action to wait for."""
-        last = None
-        for _attempt in range(attempts):
-            try:
-                return create()
-            except HcloudAmbiguousCreate as exc:
-                last = exc
-                found = find()
-                if found is not None:
-                    return {"adopted": found}
-        raise HcloudError("%s (gave up after %d attempts; nothing was created)" % (last.msg, attempts),
-                          code=last.code, details=last.details)
+        """:func:`create_or_adopt` of ``_hcloud_client``: a create whose answer was lost
+        is looked up with ``find()`` before it is tried again."""
+        return create_or_adopt(create, find, attempts=attempts)
 
     # ------------------------------------------------------------- to override
     def validate(self):

@@ -1,5 +1,6 @@
-# This file is private to the nixos_hetzner.vps collection; it is not a public API.
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """Hetzner Cloud client construction, common options, retries and error translation.
 
 One job: give a module a ready ``hcloud.Client`` whose every request (made through the
@@ -18,7 +19,7 @@ is retried twice):
   (a ``POST`` to a collection such as ``/servers``): its outcome is unknown (the resource
   may exist although the answer was lost), so :class:`HcloudAmbiguousCreate` is raised and
   the caller resolves it by listing by name before it tries again (see
-  ``HcloudModule.create_or_adopt``). Actions (``POST …/actions/…``), ``PUT`` and
+  :func:`create_or_adopt`). Actions (``POST …/actions/…``), ``PUT`` and
   ``DELETE`` are retried: repeating them has the same effect as doing them once.
 * All retries of one call stop at a deadline (``RETRY_DEADLINE`` seconds).
 
@@ -71,6 +72,8 @@ BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 #: Longest sleep for a 429 if RateLimit-Reset is missing or absurd.
 RATE_LIMIT_MAX_SLEEP = 60.0
+#: How often :func:`create_or_adopt` tries a create whose answer was lost.
+CREATE_ATTEMPTS = 4
 REQUEST_TIMEOUT = 30.0
 
 _RETRY_CODES = {"locked", "rate_limit_exceeded", "conflict"}
@@ -107,6 +110,27 @@ class HcloudAmbiguousCreate(HcloudError):
     """A create request whose outcome is unknown (5xx, timeout or connection lost).
 
     The resource may or may not exist: look it up by name before creating it again."""
+
+
+def create_or_adopt(create, find, nothing="nothing was created", attempts=CREATE_ATTEMPTS):
+    """Run ``create()``; if its answer was lost (:class:`HcloudAmbiguousCreate`), call
+    ``find()`` and return what it finds instead of creating a duplicate; only if nothing
+    was created is ``create()`` tried again. ``create`` returns the API's answer, ``find``
+    the resource dict or None. A resource adopted through ``find`` comes back as
+    ``{"adopted": resource}`` so the caller knows it has no create action to wait for.
+    After ``attempts`` lost answers, raise :class:`HcloudError` whose message ends with
+    ``nothing`` (what is known not to exist)."""
+    last = None
+    for _attempt in range(attempts):
+        try:
+            return create()
+        except HcloudAmbiguousCreate as exc:
+            last = exc
+            found = find()
+            if found is not None:
+                return {"adopted": found}
+    raise HcloudError("%s (gave up after %d attempts; %s)" % (last.msg, attempts, nothing),
+                      code=last.code, details=last.details)
 
 
 def translate_error(exc, context=None):

@@ -1,5 +1,6 @@
-# This file is private to the nixos_hetzner.vps collection; it is not a public API.
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """Pure planner for Hetzner Cloud private networks (module ``hcloud_network``).
 
 One job: normalise a network's ip_range, subnets and routes the same way on both sides,

@@ -1,5 +1,6 @@
-# This file is private to the nixos_hetzner.vps collection; it is not a public API.
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """The seam of ``hcloud_server`` and ``hcloud_fleet``: carry out server plans.
 
 One job: turn the ``steps`` of server plans (see ``_hcloud_server_plan``) into API calls,
@@ -21,14 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_client import (
     APIException,
-    HcloudAmbiguousCreate,
     HcloudError,
+    create_or_adopt,
     iter_pages,
     translate_error,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_validate import Catalog
-
-CREATE_ATTEMPTS = 4
 
 
 class Catalogs(object):
@@ -52,9 +51,14 @@ class Catalogs(object):
         self._cache = {}
         self._locks = dict((kind, threading.Lock()) for kind in self.SOURCES)
 
-    def get(self, kind):
+    def get(self, kind, fetch=True):
+        """The catalog of ``kind``, fetched on first use. With ``fetch=False`` (from a pure
+        ``plan()``) a catalog that was not read before is an internal error."""
         with self._locks[kind]:  # one lock per kind: different catalogs load in parallel
             if kind not in self._cache:
+                if not fetch:
+                    raise HcloudError("internal error: the %s catalog was not read before planning"
+                                      % kind, code="internal_error")
                 url, key, params = self.SOURCES[kind]
                 items = iter_pages(self._client, url, key, params=params)
                 self._cache[kind] = Catalog(kind, items, option=self.OPTION[kind])
@@ -72,18 +76,24 @@ class Catalogs(object):
     def fetched(self):
         return sorted(self._cache)
 
-    def ids(self, kind, refs, planned=()):
-        """Resolve names or ids to ids ({ref: "id"}); only fetches if a ref is not numeric.
-        Raises HcloudError listing the valid names for an unknown one. A name in
-        ``planned`` that does not exist yet resolves to itself: a check-mode run plans it,
-        because an earlier task of the same run creates it."""
+    @staticmethod
+    def needed(refs):
+        """Whether resolving ``refs`` needs the catalog (some ref is a name, not an id)."""
+        return any(not str(r).isdigit() for r in refs or [])
+
+    def ids(self, kind, refs, planned=(), fetch=True):
+        """Resolve names or ids to ids ({ref: "id"}); only fetches if a ref is not numeric
+        (see :meth:`needed`; ``fetch`` as for :meth:`get`). Raises HcloudError listing the
+        valid names for an unknown one. A name in ``planned`` that does not exist yet
+        resolves to itself: a check-mode run plans it, because an earlier task of the same
+        run creates it."""
         refs = [str(r) for r in refs or []]
         planned = set(str(p) for p in planned or ())
         if not refs:
             return {}
-        if all(r.isdigit() for r in refs):
+        if not self.needed(refs):
             return dict((r, r) for r in refs)
-        catalog = self.get(kind)
+        catalog = self.get(kind, fetch=fetch)
         out, problems = {}, []
         for ref in refs:
             item = catalog.get(ref)
@@ -181,10 +191,10 @@ class ServerOps(object):
 
     def _create(self, job):
         body = self._create_body(job)
-        last = None
-        for _attempt in range(CREATE_ATTEMPTS):
+
+        def post():
             try:
-                resp = self.request("POST", "/servers", json=body)
+                return self.request("POST", "/servers", json=body)
             except APIException as exc:
                 if exc.code == "uniqueness_error":
                     raise HcloudError(
@@ -193,24 +203,21 @@ class ServerOps(object):
                         "rename it or delete it" % job.name, code="uniqueness_error",
                         details={"name": job.name, "api_message": exc.message})
                 raise
-            except HcloudAmbiguousCreate as exc:
-                last = exc
-                found = self._find_server(job.name)
-                if found is None:
-                    continue  # nothing was created: safe to try again
-                job.server_id = found["id"]
-                job.adopted = True
-                job.created = True
-                running = self.request("GET", "/servers/%d/actions" % found["id"],
-                                       params={"status": "running"}).get("actions") or []
-                return running
-            job.server_id = resp["server"]["id"]
+
+        resp = create_or_adopt(post, lambda: self._find_server(job.name),
+                               nothing="no server %s exists" % job.name)
+        if "adopted" in resp:
+            found = resp["adopted"]
+            job.server_id = found["id"]
+            job.adopted = True
             job.created = True
-            if resp.get("root_password") and not job.desired.get("ssh_keys"):
-                job.root_password = resp["root_password"]
-            return _action_list(resp.get("action"), resp.get("next_actions"))
-        raise HcloudError("%s (gave up after %d attempts; no server %s exists)"
-                          % (last.msg, CREATE_ATTEMPTS, job.name), code=last.code, details=last.details)
+            return self.request("GET", "/servers/%d/actions" % found["id"],
+                                params={"status": "running"}).get("actions") or []
+        job.server_id = resp["server"]["id"]
+        job.created = True
+        if resp.get("root_password") and not job.desired.get("ssh_keys"):
+            job.root_password = resp["root_password"]
+        return _action_list(resp.get("action"), resp.get("next_actions"))
 
     def _server_action(self, job, command, body=None):
         resp = self.request("POST", "/servers/%d/actions/%s" % (job.server_id, command),

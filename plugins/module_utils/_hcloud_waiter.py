@@ -1,5 +1,6 @@
-# This file is private to the nixos_hetzner.vps collection; it is not a public API.
-# Copyright: nixos-hetzner developers; GPL-3.0-or-later (see LICENSE)
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """A batched waiter for Hetzner Cloud actions.
 
 One job: wait for many actions at once. Each poll is ONE request,

@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """The unlock conversation with a systemd stage 1 over SSH, as the initrd_unlock module
 holds it.
 
@@ -20,6 +22,7 @@ what a bare ``ssh -tt ... systemd-tty-ask-password-agent`` lacks:
 The pure parts (``remote_script``, ``states``, ``classify_ssh_failure``, ``decide``) are
 unit-tested with canned outputs; ``Conversation`` is the one seam that runs ``ssh``.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """LUKS2 with cryptsetup: parsers, comparisons and argv builders (pure), plus the
 one helper that puts a secret in a RAM-backed temporary file (for the one cryptsetup
 call that needs two secrets at once, luksAddKey).
@@ -8,6 +10,7 @@ exact bytes on stdin (or as the user's key file path); a passphrase never appear
 argv. ``--key-file -`` makes cryptsetup read stdin to EOF without newline handling,
 so the bytes are the passphrase exactly.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """Data that ``blkid -p`` and ``wipefs`` do not see: backup copies and plain contents.
 
 ``blkid`` and ``wipefs`` look for primary signatures. Several formats keep further
@@ -19,6 +21,7 @@ blocks spread over the device: a device whose samples are not all zero holds dat
 Both are pure functions of ``read(offset, length) -> bytes`` and the device size, so
 unit tests run them on synthetic images; modules pass ``DevFS.read_at``.
 """
+
 from __future__ import annotations
 
 import struct

@@ -1,5 +1,7 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
-"""The one command runner of the storage modules.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
+"""The one command runner of the storage modules, their plan type and their main body.
 
 Every external command (``blkid``, ``wipefs``, ``sgdisk``, ``cryptsetup``, ``zpool``,
 ``zfs`` ...) goes through :class:`Runner`. It
@@ -17,6 +19,16 @@ tests without a module use ``Runner()`` (plain :mod:`subprocess`). Unit tests us
 :meth:`Runner._exec`, so environment handling, secret checks and error raising are
 the real code under test.
 
+The storage modules share one shape. Each has an ``execute(params, check_mode,
+runner, fs)`` that reads, decides and writes, and whose writes are :class:`Action` s:
+collected in a :class:`Plan` and applied by :meth:`Plan.apply` (``zpool``,
+``zfs_dataset``, ``zfs_snapshot``, ``gpt_partitions``), or run one by one with :meth:`Action.run` where a
+decision needs the outcome of the previous write (``luks_device``: a key test on a
+container just formatted). In check mode an action runs its dry run (``check_argv``:
+``zpool create -n``, ``sgdisk --pretend``) or nothing. :func:`run_module` is every
+module's ``main()`` body; the result key ``commands`` lists every command that ran,
+reads and dry runs included, as shell-quoted strings.
+
 Typical use::
 
     runner = Runner(module)
@@ -24,6 +36,7 @@ Typical use::
     runner.run(["cryptsetup", "luksFormat", "--batch-mode", "--key-file", "-", dev],
                stdin=passphrase_bytes)
 """
+
 from __future__ import annotations
 
 import os
@@ -171,17 +184,82 @@ class Runner(object):
                 proc.stderr.decode("utf-8", "replace"))
 
 
-def run_module(module, execute, user_errors, devfs, runner_class=None):
-    """The shared main() body of the storage modules: run ``execute(params, check_mode,
+class Action(object):
+    """One write of a plan.
+
+    ``argv`` runs for real; ``check_argv`` (if not None) is a dry run that writes
+    nothing (``-n``, ``--pretend``) and that check mode runs instead; ``stdin`` is the
+    secret fed on stdin (never part of argv, never shown by ``repr``); ``ok_rcs`` are
+    the exit codes that count as success; ``description`` says what the write does.
+    """
+
+    __slots__ = ("argv", "description", "check_argv", "stdin", "ok_rcs")
+
+    def __init__(self, argv, description, check_argv=None, stdin=None, ok_rcs=(0,)):
+        self.argv = list(argv)
+        self.description = description
+        self.check_argv = list(check_argv) if check_argv else None
+        self.stdin = stdin
+        self.ok_rcs = tuple(ok_rcs)
+
+    def run(self, runner, check_mode):
+        """Run the write, or in check mode its dry run (if any). Returns the
+        :class:`Result`, or None when nothing ran."""
+        if check_mode:
+            return runner.run(self.check_argv) if self.check_argv else None
+        return runner.run(self.argv, stdin=self.stdin, ok_rcs=self.ok_rcs)
+
+    def __eq__(self, other):
+        return isinstance(other, Action) and (self.argv, self.check_argv, self.stdin) == (
+            other.argv, other.check_argv, other.stdin)
+
+    def __repr__(self):
+        return "Action(%r)" % (self.argv,)
+
+
+class Plan(object):
+    """What a module decided: the writes in order, and ``before``/``after`` for diff
+    mode. ``changed`` is whether there is any write."""
+
+    def __init__(self, actions=None, before=None, after=None):
+        self.actions = list(actions or [])
+        self.before = before if before is not None else {}
+        self.after = after if after is not None else {}
+
+    @property
+    def changed(self):
+        return bool(self.actions)
+
+    @property
+    def commands(self):
+        return [a.argv for a in self.actions]
+
+    def apply(self, runner, check_mode):
+        """Run every action in order (their dry runs in check mode)."""
+        for action in self.actions:
+            action.run(runner, check_mode)
+
+
+def _fail_details(exc, params, echo):
+    details = dict((k, params[k]) for k in echo)
+    if hasattr(exc, "signatures"):  # _blockdev.DataSafetyError: what was found where
+        details.update(device=exc.device, signatures=[s.as_dict() for s in exc.signatures])
+    return details
+
+
+def run_module(module, execute, user_errors, devfs, runner_class=None, echo=()):
+    """The main() body of every storage module: run ``execute(params, check_mode,
     runner, devfs)`` through one runner (``runner_class``, default Runner), turn
-    ``user_errors`` and CommandError into fail_json, return the diff only in diff mode,
-    and always report the commands run."""
+    ``user_errors`` and CommandError into fail_json (with the parameters named in
+    ``echo`` and, for a refused device, what was found on it), return the diff only in
+    diff mode, and always report the commands run."""
     log = []
     runner = (runner_class or Runner)(module, log=log)
     try:
         result = execute(module.params, module.check_mode, runner, devfs)
     except user_errors as exc:
-        module.fail_json(msg=str(exc), commands=[cmdline(c) for c in log])
+        module.fail_json(msg=str(exc), commands=[cmdline(c) for c in log],
+                         **_fail_details(exc, module.params, echo))
     except CommandError as exc:
         module.fail_json(commands=[cmdline(c) for c in log], **exc.to_fail_kwargs())
     diff = result.pop("diff")

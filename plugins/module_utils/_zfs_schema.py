@@ -1,4 +1,6 @@
-# Private to the nixos_hetzner.vps collection: not a public API, may change without notice.
+# Copyright: nixos-hetzner developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the nixos_hetzner.vps collection: not a public API; it may change without notice.
 """What the installed ZFS accepts: property names, value sets and pool features.
 
 The source is the installed ZFS itself, not a table of ours that ages with every
@@ -21,6 +23,7 @@ ZFS accepts without listing them (``acltype=posixacl``) are in :data:`UNLISTED_V
 Everything here is a pure parser; :func:`read_schema` is the only function that runs
 commands, through the runner it is given.
 """
+
 from __future__ import annotations
 
 import re

@@ -2,6 +2,7 @@
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Declarative GPT partition table built with sgdisk."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -167,7 +168,10 @@ overwritten_signatures:
   elements: str
   sample: ["ext4"]
 commands:
-  description: The commands that were run, secrets never included.
+  description:
+    - Every command that was run, in order, reads and dry runs included, as shell-quoted
+      strings; secrets are never part of them.
+    - In check mode only the reads, the probes and the dry run C(sgdisk --pretend) run.
   returned: always
   type: list
   elements: str
@@ -179,7 +183,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt as gpt
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
-    Runner, run_module)
+    Action, Plan, Runner, run_module)
 
 ARGUMENT_SPEC = dict(
     device=dict(type="path", required=True),
@@ -247,9 +251,32 @@ def _filesystems(spec, check_mode, runner, fs, disk_real, force, fresh):
                 continue
             bd.check_signatures(part, sigs, force, action="make a %s file system on it" % p["filesystem"])
         made.append(p["number"])
-        if not check_mode:
-            runner.run(["mkfs.vfat", "-F", "32"] + (["-n", p["label"]] if p.get("label") else []) + [part])
+        Action(["mkfs.vfat", "-F", "32"] + (["-n", p["label"]] if p.get("label") else []) + [part],
+               "make a vfat file system on %s" % part).run(runner, check_mode)
     return made
+
+
+def _table_writes(plan, geo, device, real, fs):
+    """The writes of a new table. A recreate first erases the old partitions'
+    signatures (their blocks stay where they were), the disk's own, and the tables
+    wipefs can leave (a damaged GPT's backup, an MBR on an image file); rc 2 is
+    sgdisk's "kernel still uses the old table", checked after the write. Check mode
+    runs sgdisk's dry run for a create only: it reads the disk as it is, and a recreate
+    wipes it first, so a dry run on the old content (an MBR: "Non-GPT disk") would not
+    predict it."""
+    actions = []
+    if plan["action"] == "recreate":
+        for old in geo.get("partitions", []):
+            part = bd.partition_path(real, old["number"])
+            if fs.exists(part):
+                actions.append(Action(["wipefs", "--all", part], "wipe signatures of %s" % part))
+        actions.append(Action(["wipefs", "--all", device], "wipe signatures of %s" % device))
+        actions.append(Action(["sgdisk", "--zap-all", device], "erase both tables of %s" % device,
+                              ok_rcs=(0, 2)))
+    pretend = gpt.create_argv(device, plan["placed"], pretend=True)
+    actions.append(Action(gpt.create_argv(device, plan["placed"]), "write the table of %s" % device,
+                          check_argv=pretend if plan["action"] == "create" else None))
+    return Plan(actions)
 
 
 def execute(params, check_mode, runner, fs):
@@ -284,26 +311,11 @@ def execute(params, check_mode, runner, fs):
         raise bd.DeviceError(
             "disk %r (%s) is in use (a partition is mounted, swap, an open LUKS mapping or "
             "in a ZFS pool); cannot rewrite its table, nothing was written" % (device, real))
-    argv = gpt.create_argv(device, plan["placed"], pretend=check_mode)
+    _table_writes(plan, geo, device, real, fs).apply(runner, check_mode)
     if check_mode:
-        if plan["action"] == "create":
-            # sgdisk's dry run reads the disk as it is; a recreate wipes it first, so a dry
-            # run on the old content (an MBR: "Non-GPT disk") would not predict it
-            runner.run(argv)
         result["partitions"] = _result_partitions(plan["placed"], real, by_id)
         result["filesystems_made"] = _filesystems(spec, check_mode, runner, fs, real, params["force"], True)
         return result
-    if plan["action"] == "recreate":
-        # the old partitions' signatures first: their blocks stay where they were
-        for old in geo.get("partitions", []):
-            part = bd.partition_path(real, old["number"])
-            if fs.exists(part):
-                runner.run(["wipefs", "--all", part])
-        runner.run(["wipefs", "--all", device])
-        # and the tables wipefs can leave (a damaged GPT's backup, an MBR on an image
-        # file); rc 2 is sgdisk's "kernel still uses the old table", checked below
-        runner.run(["sgdisk", "--zap-all", device], ok_rcs=(0, 2))
-    runner.run(argv)
     runner.run(["udevadm", "settle", "--timeout=30"], check_rc=False)
     after = gpt.parse_sgdisk_print(runner.run(["sgdisk", "-p", device]).out)
     left = gpt.compare(spec, after)

@@ -1,7 +1,8 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""List Hetzner Cloud firewalls with their rules and what they apply to."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""

@@ -405,11 +405,24 @@ class HcloudFleet(HcloudModule):
                                                    planned=self._planned("firewalls"))
         self.refs["networks"] = self.catalogs.ids("networks", _refs_in(self.desired, "networks"),
                                                   planned=self._planned("networks"))
+        # Read the catalogs that plan() will check names against, in parallel: which ones
+        # depends on what the (pure) planner decides.
+        fplan = plan_fleet(self.observed, self.desired, self.fleet, prune=self.params["prune"],
+                           refs=self.refs)
+        if not fplan.problems and not fplan.conflicts:
+            creates, _type_changes, unknown, needs_keys = self._wanted(fplan)
+            prefetch = [kind for kind, names in unknown.items() if names]
+            if Catalogs.needed(_refs_in(needs_keys, "ssh_keys")):
+                prefetch.append("ssh_keys")
+            if Catalogs.needed(_refs_in(creates, "placement_group")):
+                prefetch.append("placement_groups")
+            self.catalogs.prefetch(prefetch)
         return self.observed
 
-    def _validate_catalogs(self, fplan):
-        """Check names against the API's catalogs, fetching a catalog only if some name to be
-        used is not already carried by an observed server."""
+    def _wanted(self, fplan):
+        """The servers to create, those that change type, the names per catalog that no
+        observed server carries (so only the catalog can vouch for them), and the servers
+        that need their SSH keys resolved."""
         creates = [d for d in self.desired if fplan.plans[d["name"]].op == "create"]
         type_changes = [d for d in self.desired if "change_type" in fplan.plans[d["name"]].steps]
         seen = {
@@ -429,22 +442,25 @@ class HcloudFleet(HcloudModule):
                        for kind, names in wanted.items())
         needs_keys = [d for d in self.desired
                       if fplan.plans[d["name"]].op == "create" or "enable_rescue" in fplan.plans[d["name"]].steps]
-        prefetch = [kind for kind, names in unknown.items() if names]
-        if any(not str(k).isdigit() for k in _refs_in(needs_keys, "ssh_keys")):
-            prefetch.append("ssh_keys")
-        self.catalogs.prefetch(prefetch)
+        return creates, type_changes, unknown, needs_keys
+
+    def _validate_catalogs(self, fplan):
+        """Check names against the API's catalogs (read by observe()), where some name to be
+        used is not already carried by an observed server."""
+        creates, type_changes, unknown, needs_keys = self._wanted(fplan)
         checks = []
         for kind, names in sorted(unknown.items()):
             if names:
-                catalog = self.catalogs.get(kind)
+                catalog = self.catalogs.get(kind, fetch=False)
                 checks.extend((catalog, n, None) for n in names)
         check_catalog(checks)
         self._check_deprecations(creates, type_changes, unknown["server_types"])
         self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", _refs_in(needs_keys, "ssh_keys"),
-                                                  planned=self._planned("ssh_keys"))
+                                                  planned=self._planned("ssh_keys"), fetch=False)
         pgs = _refs_in(creates, "placement_group")
         self.refs["placement_groups"] = self.catalogs.ids("placement_groups", pgs,
-                                                          planned=self._planned("placement_groups"))
+                                                          planned=self._planned("placement_groups"),
+                                                          fetch=False)
 
     def _check_deprecations(self, creates, type_changes, fetched):
         """No create or change_type to a type the API no longer sells in the location (one
@@ -455,7 +471,7 @@ class HcloudFleet(HcloudModule):
             if st:
                 types[str(st.get("name"))] = types[str(st.get("id"))] = st
         if fetched:
-            catalog = self.catalogs.get("server_types")
+            catalog = self.catalogs.get("server_types", fetch=False)
             for n in fetched:
                 types[str(n)] = catalog.get(n)
         where = dict((s["name"], s.get("location")) for s in self.observed)

@@ -398,7 +398,28 @@ class HcloudServer(HcloudModule):
         if self.desired["state"] != "absent":
             self.refs["firewalls"] = self.catalogs.ids("firewalls", self.desired.get("firewalls"))
             self.refs["networks"] = self.catalogs.ids("networks", self.desired.get("networks"))
+        # Read the catalogs that plan() will check names against: which ones depends on
+        # what the (pure) planner decides.
+        for kind in self._catalogs_needed(plan_server(observed, self.desired, self.refs)):
+            self.catalogs.get(kind)
         return observed
+
+    def _catalogs_needed(self, plan):
+        if plan.conflicts:
+            return []
+        kinds = []
+        if plan.op == "create":
+            kinds += ["server_types", "images"]
+            if self.desired.get("location"):
+                kinds.append("locations")
+            if self.desired.get("placement_group") and Catalogs.needed([self.desired["placement_group"]]):
+                kinds.append("placement_groups")
+        elif "change_type" in plan.steps:
+            kinds.append("server_types")
+        if plan.op == "create" or "enable_rescue" in plan.steps:
+            if Catalogs.needed(self.desired.get("ssh_keys")):
+                kinds.append("ssh_keys")
+        return kinds
 
     def plan(self, observed):
         plan = plan_server(observed, self.desired, self.refs)
@@ -408,18 +429,18 @@ class HcloudServer(HcloudModule):
             return plan
         checks = []
         if plan.op == "create":
-            checks.append((self.catalogs.get("server_types"), self.desired["server_type"], None))
-            checks.append((self.catalogs.get("images"), self.desired["image"], None))
+            checks.append((self.catalogs.get("server_types", fetch=False), self.desired["server_type"], None))
+            checks.append((self.catalogs.get("images", fetch=False), self.desired["image"], None))
             if self.desired.get("location"):
-                checks.append((self.catalogs.get("locations"), self.desired["location"], None))
+                checks.append((self.catalogs.get("locations", fetch=False), self.desired["location"], None))
             if self.desired.get("placement_group"):
                 self.refs["placement_groups"] = self.catalogs.ids(
-                    "placement_groups", [self.desired["placement_group"]])
+                    "placement_groups", [self.desired["placement_group"]], fetch=False)
         elif "change_type" in plan.steps:
-            checks.append((self.catalogs.get("server_types"), self.desired["server_type"], None))
+            checks.append((self.catalogs.get("server_types", fetch=False), self.desired["server_type"], None))
         if plan.op == "create" or "enable_rescue" in plan.steps:
             if self.desired.get("ssh_keys"):
-                self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", self.desired["ssh_keys"])
+                self.refs["ssh_keys"] = self.catalogs.ids("ssh_keys", self.desired["ssh_keys"], fetch=False)
         check_catalog(checks)
         self._check_deprecation(plan, observed)
         if observed is not None and self.desired.get("ssh_keys") and \
@@ -434,7 +455,7 @@ class HcloudServer(HcloudModule):
         warn about an existing server (or a create) on a deprecated type."""
         name = self.desired["name"]
         if plan.op == "create" or "change_type" in plan.steps:
-            st = self.catalogs.get("server_types").get(self.desired["server_type"])
+            st = self.catalogs.get("server_types", fetch=False).get(self.desired["server_type"])
             where = self.desired.get("location") if observed is None else observed.get("location")
             problem = create_problem(st, where, name)
             if not problem and observed is not None:

@@ -2,6 +2,7 @@
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unlock a LUKS root over the SSH of a systemd stage 1, with a pinned host key."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""

@@ -2,6 +2,7 @@
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """LUKS2 containers with cryptsetup: data-safe format, open/close, keys."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -258,7 +259,10 @@ actions:
   elements: str
   sample: ["format", "add key", "open"]
 commands:
-  description: The commands that were run; secrets are never part of them.
+  description:
+    - Every command that was run, in order, reads included, as shell-quoted strings;
+      secrets are never part of them.
+    - In check mode only the reads and the probes run.
   returned: always
   type: list
   elements: str
@@ -272,7 +276,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _luks as lk
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
-    CommandError, Runner, run_module)
+    Action, Plan, Runner, run_module)
 
 ARGUMENT_SPEC = dict(
     device=dict(type="path"),
@@ -345,15 +349,17 @@ def _secret(params, name):
 
 
 class Luks(object):
-    """Decide, then act: reads go through the runner in every mode; writes are skipped
-    in check mode (``self.write``)."""
+    """Decide, then act, one write at a time: a later decision reads what an earlier
+    write made (the header of a container just formatted, whether a key opens it).
+    Reads go through the runner in every mode; each write is an :class:`Action` of
+    ``self.plan``, run at once and skipped in check mode (``self.write``)."""
 
     def __init__(self, params, check_mode, runner, fs):
         self.p = params
         self.check = check_mode
         self.runner = runner
         self.fs = fs
-        self.actions = []
+        self.plan = Plan()
         self.key_verified = False
         self.key = Key(_secret(params, "passphrase"), params.get("keyfile"))
         self.new_key = Key(_secret(params, "new_passphrase"), params.get("new_keyfile"))
@@ -366,11 +372,14 @@ class Luks(object):
     def read(self, argv, key=None, **kw):
         return self.runner.run(argv, stdin=key.data if key else None, **kw)
 
-    def write(self, action, argv, key=None, **kw):
-        self.actions.append(action)
-        if self.check:
-            return None
-        return self.runner.run(argv, stdin=key.data if key else None, **kw)
+    def write(self, action, argv, key=None, ok_rcs=(0,)):
+        step = Action(argv, action, stdin=key.data if key else None, ok_rcs=ok_rcs)
+        self.plan.actions.append(step)
+        return step.run(self.runner, self.check)
+
+    @property
+    def actions(self):
+        return [a.description for a in self.plan.actions]
 
     # -- reads -----------------------------------------------------------------------
     def is_luks(self, device):
@@ -524,17 +533,12 @@ class Luks(object):
         want = lk.wanted_flags(self.p, lk.header_flags(dump) if dump else {})
         self._need_key("open %r" % (device,))
         argv = lk.open_argv(device, name, want, persistent, self.key.path)
-        if self.check:
-            if dump.get("uuid") and not self.key_verified and not self.key_works(device, self.key):
-                raise self._wrong_key(device)
-            self.actions.append("open")
-        else:
-            self.actions.append("open")
-            res = self.runner.run(argv, stdin=self.key.data, check_rc=False)
-            if res.rc == WRONG_KEY_RC:
-                raise self._wrong_key(device)
-            if res.rc != 0:
-                raise CommandError(argv, res.rc, res.out, res.err)
+        if self.check and dump.get("uuid") and not self.key_verified and \
+                not self.key_works(device, self.key):
+            raise self._wrong_key(device)
+        res = self.write("open", argv, key=self.key, ok_rcs=(0, WRONG_KEY_RC))
+        if res is not None and res.rc == WRONG_KEY_RC:
+            raise self._wrong_key(device)
         return want, False
 
     def _need_key(self, what):

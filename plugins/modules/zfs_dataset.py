@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible module nixos_hetzner.vps.zfs_dataset."""
+"""ZFS filesystems and volumes with zfs: create, set properties, mount, destroy."""
 
 from __future__ import annotations
 
@@ -156,20 +156,26 @@ properties:
   type: dict
   sample: {"compression": "lz4", "quota": "21474836480", "mountpoint": "/var/lib/postgresql"}
 commands:
-  description: The commands that changed the system (or would have, in check mode). Secrets are
-    never part of them.
+  description:
+    - Every command that was run, in order, reads and dry runs included, as shell-quoted
+      strings; secrets are never part of them.
+    - In check mode only the reads and the dry runs (C(zfs create -n), C(zfs destroy -n)) run.
   returned: always
   type: list
-  elements: list
-  sample: [["zfs", "set", "quota=20G", "rpool/safe/postgres"]]
+  elements: str
+  sample: ["zfs get -Hp -o property,value,source all rpool/safe/postgres", "zfs set quota=20G rpool/safe/postgres"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError, Runner
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import (
-    PlanError, mountpoint_needs_altroot, parse_get, parse_zfs_list, plan_dataset, validate_dataset_request,
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
+    CommandError, Runner, run_module)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_dataset import (
+    mountpoint_needs_altroot, plan_dataset, validate_dataset_request,
 )
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_parse import parse_get, parse_zfs_list
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_values import PlanError
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -183,6 +189,8 @@ ARGUMENT_SPEC = dict(
     recursive=dict(type="bool", default=False),
     encryption_key=dict(type="str", no_log=True),
 )
+
+USER_ERRORS = (PlanError,)
 
 
 def _missing(res):
@@ -205,11 +213,12 @@ def read_pool_altroot(runner, pool):
     return None if value in ("", "-") else value
 
 
-def run_module(params, runner, check_mode=False):
-    """Everything the module does, with a runner the tests can fake. Returns the result dict."""
+def execute(params, check_mode, runner, fs):
+    """Decide, then act (``fs`` is unused: a dataset is no block device). Returns the
+    result dict; raises USER_ERRORS or CommandError."""
     name = params["name"]
     state = params["state"]
-    result = dict(changed=False, name=name, state=state, commands=[])
+    result = dict(changed=False, name=name, state=state)
     validate_dataset_request(name, {}, state="absent")  # the name, before any command
     if state == "absent":
         res = runner.run(["zfs", "list", "-H", "-p", "-o", "name,type", "-t", "all", "-r", name],
@@ -234,35 +243,17 @@ def run_module(params, runner, check_mode=False):
         plan = plan_dataset(name, "present", observed, wanted=wanted, kind=params["type"],
                             volsize=params["volsize"], sparse=params["sparse"],
                             create_parents=params["create_parents"], mounted=params["mounted"],
-                            altroot=altroot, have_key=params["encryption_key"] is not None)
+                            altroot=altroot, key=params["encryption_key"])
         result["properties"] = {k: v for k, v in plan.after.items() if k not in ("state", "type", "mounted")}
     result["diff"] = dict(before=plan.before, after=plan.after)
     result["changed"] = plan.changed
-    for action in plan.actions:
-        result["commands"].append(action.argv)
-        if check_mode:
-            if action.check_argv and not action.stdin_secret:
-                runner.run(action.check_argv)
-            continue
-        stdin = None
-        if action.stdin_secret:
-            stdin = params[action.stdin_secret]
-        runner.run(action.argv, stdin=stdin)
+    plan.apply(runner, check_mode)
     return result
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    runner = Runner(module)
-    try:
-        result = run_module(module.params, runner, check_mode=module.check_mode)
-    except PlanError as e:
-        module.fail_json(msg=str(e), name=module.params["name"])
-    except CommandError as e:
-        module.fail_json(**e.to_fail_kwargs())
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(module, execute, USER_ERRORS, bd.DevFS(), runner_class=Runner, echo=("name",))
 
 
 if __name__ == "__main__":

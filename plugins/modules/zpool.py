@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: nixos-hetzner developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible module nixos_hetzner.vps.zpool."""
+"""ZFS pools with zpool: data-safe create, import, properties, export, destroy."""
 
 from __future__ import annotations
 
@@ -205,30 +205,33 @@ signatures:
   type: dict
   sample: {"/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_d1": ["ext4"]}
 commands:
-  description: The commands that changed the system (or would have, in check mode).
+  description:
+    - Every command that was run, in order, reads and dry runs included, as shell-quoted
+      strings; secrets are never part of them.
+    - In check mode only the reads, the probes and the dry run C(zpool create -n) run.
   returned: always
   type: list
-  elements: list
-  sample: [["zpool", "set", "autotrim=on", "rpool"]]
+  elements: str
+  sample: ["zpool get -Hp -o property,value,source all rpool", "zpool status -P -L rpool", "zpool set autotrim=on rpool"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import (
-    DataSafetyError, DeviceError, DevFS, check_signatures, describe_signatures, partition_path,
-    probe_signatures,
-    require_device,
-)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._gpt import parse_sgdisk_print
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError, Runner
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import (
-    Action, Plan, PlanError, check_distinct_devices, device_id, import_argv,
-    interrupted_create_layout, parse_get, parse_zpool_import_list, parse_zpool_status, plan_pool_create, plan_pool_existing,
-    validate_pool_request,
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
+    Action, CommandError, Plan, Runner, run_module)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_parse import (
+    parse_get, parse_zpool_import_list, parse_zpool_status,
+)
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_pool import (
+    check_distinct_devices, device_id, import_argv, interrupted_create_layout, plan_pool_create,
+    plan_pool_existing, validate_pool_request,
 )
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_schema import (
     SchemaError, check_dataset_properties, check_pool_properties, read_schema,
 )
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_values import PlanError
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -248,6 +251,8 @@ ARGUMENT_SPEC = dict(
     import_dirs=dict(type="list", elements="path", default=[]),
     force=dict(type="bool", default=False),
 )
+
+USER_ERRORS = (PlanError, bd.DeviceError, bd.DataSafetyError, SchemaError)
 
 
 class PoolReader(object):
@@ -287,16 +292,6 @@ class PoolReader(object):
         return found[0] if found else None
 
 
-def _execute(runner, plan, result, check_mode):
-    for action in plan.actions:
-        result["commands"].append(action.argv)
-        if check_mode:
-            if action.check_argv:
-                runner.run(action.check_argv)
-            continue
-        runner.run(action.argv)
-
-
 def _plan_existing(reader, params, wanted_pool, fs, props=None):
     props = props if props is not None else reader.pool_props()
     status = reader.status()
@@ -333,13 +328,13 @@ def _interrupted_create(runner, fs, disk, sigs):
         return None
     found = []
     for number in (1, 9):
-        part = partition_path(disk, number)
+        part = bd.partition_path(disk, number)
         if not fs.exists(part):
             found.append("partition %d (%r) is missing" % (number, part))
             continue
-        inside = probe_signatures(runner, part, fs)
+        inside = bd.probe_signatures(runner, part, fs)
         if inside:
-            found.append("partition %d holds %s" % (number, describe_signatures(inside)))
+            found.append("partition %d holds %s" % (number, bd.describe_signatures(inside)))
             break  # one finding decides; reading partition 9 adds nothing
     return found
 
@@ -354,12 +349,11 @@ def _check_values(runner, wanted_pool, wanted_fs, creating):
         raise PlanError("%s; nothing was written" % "; ".join(problems))
 
 
-def run_module(params, runner, check_mode=False, fs=None):
-    """Everything the module does, with a runner (and /dev view) that tests can fake."""
-    fs = fs or DevFS()
+def execute(params, check_mode, runner, fs):
+    """Decide, then act. Returns the result dict; raises USER_ERRORS or CommandError."""
     name = params["name"]
     state = params["state"]
-    result = dict(changed=False, name=name, state=state, created=False, imported=False, commands=[])
+    result = dict(changed=False, name=name, state=state, created=False, imported=False)
     wanted_pool = dict(params["pool_properties"] or {})
     if params["compatibility"] is not None:
         wanted_pool["compatibility"] = params["compatibility"]
@@ -378,7 +372,7 @@ def run_module(params, runner, check_mode=False, fs=None):
         plan = Plan([Action(["zpool", "export", name], "export %s" % name)] if props else [],
                     before={"state": "present" if props else "not imported"},
                     after={"state": "exported" if props else "not imported"})
-        _execute(runner, plan, result, check_mode)
+        plan.apply(runner, check_mode)
         result.update(changed=plan.changed, diff=dict(before=plan.before, after=plan.after))
         return result
 
@@ -397,7 +391,7 @@ def run_module(params, runner, check_mode=False, fs=None):
             result["imported"] = True
         actions.append(Action(["zpool", "destroy", "-f", name], "destroy %s" % name))
         plan = Plan(actions, before={"state": "present" if props else "exported"}, after={"state": "absent"})
-        _execute(runner, plan, result, check_mode)
+        plan.apply(runner, check_mode)
         result.update(changed=True, diff=dict(before=plan.before, after=plan.after))
         return result
 
@@ -406,25 +400,26 @@ def run_module(params, runner, check_mode=False, fs=None):
         plan, status = _plan_existing(reader, params, wanted_pool, fs, props)
         if plan.changed:
             _check_values(runner, wanted_pool, wanted_fs, creating=False)
-        _execute(runner, plan, result, check_mode)
+        plan.apply(runner, check_mode)
         result.update(changed=plan.changed, vdevs=status["vdevs"],
                       diff=dict(before=plan.before, after=plan.after))
         return result
 
     found = reader.importable(params["import_dirs"])
     if found:
-        argv = import_argv(name, found["id"], altroot=params["altroot"], dirs=params["import_dirs"])
         result.update(changed=True, imported=True)
-        result["commands"].append(argv)
         before = {"state": "exported"}
         if check_mode:
+            # the properties of a pool not yet imported cannot be read; importing is the
+            # one write check mode can tell
             result["diff"] = dict(before=before, after={"state": "present"})
             return result
-        runner.run(argv)
+        Action(import_argv(name, found["id"], altroot=params["altroot"], dirs=params["import_dirs"]),
+               "import %s" % name).run(runner, check_mode)
         plan, status = _plan_existing(reader, params, wanted_pool, fs)
         if plan.changed:
             _check_values(runner, wanted_pool, wanted_fs, creating=False)
-        _execute(runner, plan, result, check_mode)
+        plan.apply(runner, check_mode)
         result.update(vdevs=status["vdevs"], diff=dict(before=before, after=plan.after))
         return result
 
@@ -433,13 +428,13 @@ def run_module(params, runner, check_mode=False, fs=None):
                         "of that name): give vdevs to create it" % name)
     devices = [d for v in params["_vdevs"] for d in v["devices"]]
     for dev in devices:
-        require_device(fs, dev)
+        bd.require_device(fs, dev)
     check_distinct_devices(params["_vdevs"], lambda p: (fs.identity(p), device_id(fs, p)))
     _check_values(runner, wanted_pool, wanted_fs, creating=True)
     signatures = {}
     warnings = []
     for dev in devices:
-        sigs = probe_signatures(runner, dev, fs)
+        sigs = bd.probe_signatures(runner, dev, fs)
         inside = _interrupted_create(runner, fs, dev, sigs) if sigs and not params["force"] else None
         if inside == []:
             warnings.append(
@@ -453,14 +448,14 @@ def run_module(params, runner, check_mode=False, fs=None):
             # it had begun writing its label; either way not ours to overwrite unasked
             action += (" (it has ZFS's own partitions and %s: a pool (zpool import lists it) "
                        "or a zpool create stopped after it began writing)" % "; ".join(inside))
-        check_signatures(dev, sigs, params["force"], action=action)
+        bd.check_signatures(dev, sigs, params["force"], action=action)
         if sigs:
             signatures[dev] = [s.type for s in sigs]
     if warnings:
         result["warnings"] = warnings
     plan = plan_pool_create(name, params["_vdevs"], wanted_pool, wanted_fs, altroot=params["altroot"],
                             mountpoint=params["mountpoint"], force=params["force"])
-    _execute(runner, plan, result, check_mode)
+    plan.apply(runner, check_mode)
     result.update(changed=True, created=True, signatures=signatures,
                   diff=dict(before=plan.before, after=plan.after))
     if not check_mode:
@@ -470,19 +465,7 @@ def run_module(params, runner, check_mode=False, fs=None):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    runner = Runner(module)
-    try:
-        result = run_module(module.params, runner, check_mode=module.check_mode)
-    except (PlanError, DeviceError, SchemaError) as e:
-        module.fail_json(msg=str(e), name=module.params["name"])
-    except DataSafetyError as e:
-        module.fail_json(msg=str(e), name=module.params["name"], device=e.device,
-                         signatures=[s.as_dict() for s in e.signatures])
-    except CommandError as e:
-        module.fail_json(**e.to_fail_kwargs())
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(module, execute, USER_ERRORS, bd.DevFS(), runner_class=Runner, echo=("name",))
 
 
 if __name__ == "__main__":

@@ -17,18 +17,13 @@ import gzip
 import json
 import os
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 
+from playbook_run import run_tasks
+
 HERE = Path(__file__).resolve().parent
-INTEGRATION = HERE.parent / "integration"
-if str(INTEGRATION) not in sys.path:
-    sys.path.insert(0, str(INTEGRATION))
-
-from ansible_runner import run_tasks  # noqa: E402
-
 pytestmark = pytest.mark.vm
 
 FIXTURES = HERE.parent / "unit" / "storage" / "fixtures"

@@ -11,16 +11,10 @@ One ansible-playbook run (tasks cost ~5 s under TCG):
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
-if str(INTEGRATION) not in sys.path:
-    sys.path.insert(0, str(INTEGRATION))
-
-from ansible_runner import run_tasks  # noqa: E402
+from playbook_run import run_tasks
 
 pytestmark = pytest.mark.vm
 

@@ -1,8 +1,10 @@
-"""zpool and zfs_dataset on real disks in the lab rescue VM (real kernel, real OpenZFS).
+"""zpool, zfs_dataset and zfs_snapshot on real disks in the lab rescue VM (real kernel,
+real OpenZFS).
 
 One ansible-playbook run holds the whole sequence (an Ansible task costs ~5 s under TCG):
 check, real, check, real for each module; what ZFS really did (ashift, bytes, mounts
-under the altroot); bad input; export, then re-import instead of re-creation; destruction
+under the altroot); bad input; snapshots taken once, a series pruned to its newest;
+export, then re-import instead of re-creation; destruction
 only with force. The outputs of zpool/zfs read in the VM are saved under
 tests/unit/storage/fixtures/*.vm.txt for the parser unit tests.
 """
@@ -10,22 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
-if str(INTEGRATION) not in sys.path:
-    sys.path.insert(0, str(INTEGRATION))
-
-from ansible_runner import run_tasks  # noqa: E402
+from playbook_run import run_tasks
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "storage" / "fixtures"
 pytestmark = pytest.mark.vm
 
 ZP = "nixos_hetzner.vps.zpool"
 ZD = "nixos_hetzner.vps.zfs_dataset"
+ZS = "nixos_hetzner.vps.zfs_snapshot"
 
 
 def by_name(results):
@@ -97,6 +95,16 @@ def test_zpool_and_zfs_dataset_on_real_disks(rescue_vm, tmp_path):
             failing("bad device in use", ZP, {"name": "other", "vdevs": [{"devices": [a]}]}),
             failing("bad layout", ZP, dict(pool, vdevs=[{"devices": [a]}, {"devices": [b]}])),
             failing("absent with children", ZD, {"name": "tank/data", "state": "absent"}),
+        ]
+        tasks += ccrr("snap", ZS, {"name": "tank/data@blank"})
+        tasks += [{"name": "series %d" % i, ZS: {"name": "tank@pre-%d" % i, "recursive": True}}
+                  for i in (1, 2, 3)]
+        tasks += [{"name": "manual", ZS: {"name": "tank@manual"}}]
+        tasks += ccrr("prune", ZS, {"state": "pruned", "dataset": "tank", "prefix": "pre-", "keep": 2,
+                                    "recursive": True})
+        tasks += [sh("after prune", "zfs list -H -t snapshot -o name -r tank")]
+        tasks += ccrr("snap absent", ZS, {"name": "tank/data@blank", "state": "absent"})
+        tasks += [
             sh("export", "zpool export tank && zpool import"),
             {"name": "reimport", ZP: pool},
             {"name": "reimport again", ZP: pool},
@@ -140,6 +148,15 @@ def test_zpool_and_zfs_dataset_on_real_disks(rescue_vm, tmp_path):
             r = res[name]
             assert r.get("failed") and text in r.get("msg", ""), (name, r.get("msg"))
             assert not r.get("changed"), name
+
+        assert_ccrr(res, "snap")
+        assert_ccrr(res, "prune")
+        assert res["prune 1"]["destroyed"] == res["prune 2"]["destroyed"] == ["tank@pre-1"]
+        assert "zfs destroy -n -r tank@pre-1" in res["prune 1"]["commands"], res["prune 1"]
+        left = res["after prune"]["stdout"].split()
+        assert not [n for n in left if n.endswith("@pre-1")], left
+        assert {"tank@manual", "tank@pre-2", "tank@pre-3", "tank/data@blank", "tank/data/child@pre-3"} <= set(left)
+        assert_ccrr(res, "snap absent")
 
         save_fixture("zpool_import_list.vm.txt", res["export"]["stdout"] + "\n")
         assert "pool: tank" in res["export"]["stdout"]

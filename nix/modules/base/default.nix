@@ -97,7 +97,8 @@ in
         message = "vps.base.admins: ${toString (attrNames (filterAttrs (_: a: a.sshKeys == [ ]) cfg.admins))} without an SSH key; every admin needs at least one.";
       }
       {
-        assertion = !(cfg.admins ? root);
+        # The rule that nix/lib/checks.nix applies to a host JSON as well.
+        assertion = !(import ../../lib/rules.nix).rootIsAdmin (attrNames cfg.admins);
         message = "vps.base.admins: root cannot be an admin; list personal users (they get wheel).";
       }
     ];

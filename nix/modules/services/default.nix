@@ -18,6 +18,12 @@ let
     ;
 
   pgMount = "/var/lib/postgresql";
+  # The rules that nix/lib/checks.nix applies to a host JSON as well.
+  rules = import ../../lib/rules.nix;
+  nginxRules = rules.nginx {
+    inherit (cfg.nginx) enable acmeEmail;
+    vhosts = lib.attrValues cfg.nginx.vhosts;
+  };
   # Present only when the storage layer is imported too.
   datasets = config.vps.storage.pool.datasets or { };
   pgDataset = if cfg.postgresql.dataset == null then null else datasets.${cfg.postgresql.dataset} or null;
@@ -106,21 +112,21 @@ in
     {
       assertions = [
         {
-          assertion = !cfg.nginx.enable || cfg.nginx.acmeEmail != null;
+          assertion = !nginxRules.noAcmeEmail;
           message = "vps.services.nginx.enable needs vps.services.nginx.acmeEmail (the Let's Encrypt account).";
         }
         {
-          assertion = !cfg.nginx.enable || cfg.nginx.vhosts != { };
+          assertion = !nginxRules.noVhosts;
           message = "vps.services.nginx.enable is set but vps.services.nginx.vhosts is empty.";
         }
         {
-          assertion = lib.all (v: (v.root == null) != (v.proxyPass == null)) (lib.attrValues cfg.nginx.vhosts);
+          assertion = !lib.any rules.badVhost (lib.attrValues cfg.nginx.vhosts);
           message = "vps.services.nginx.vhosts: set exactly one of root and proxyPass for ${
-            toString (attrNames (lib.filterAttrs (_: v: (v.root == null) == (v.proxyPass == null)) cfg.nginx.vhosts))
+            toString (attrNames (lib.filterAttrs (_: rules.badVhost) cfg.nginx.vhosts))
           }.";
         }
         {
-          assertion = !cfg.postgresql.enable || cfg.postgresql.dataset != null;
+          assertion = !rules.postgresqlWithoutDataset { inherit (cfg.postgresql) enable dataset; };
           message = "vps.services.postgresql.enable needs vps.services.postgresql.dataset: its data lives on its own ZFS dataset.";
         }
         {

@@ -13,7 +13,6 @@ let
   inherit (lib)
     attrNames
     filterAttrs
-    hasPrefix
     mapAttrs'
     mkDefault
     mkEnableOption
@@ -25,10 +24,16 @@ let
     types
     ;
 
+  # The rules that nix/lib/checks.nix applies to a host JSON as well.
+  rules = import ../../lib/rules.nix;
   datasetAt = mp: attrNames (filterAttrs (_: d: d.mountpoint == mp) cfg.pool.datasets);
   rootDatasets = datasetAt "/";
-  persistDatasets = datasetAt "/persist";
-  snapshotDataset = if cfg.rollback.snapshot == null then null else lib.head (lib.splitString "@" cfg.rollback.snapshot);
+  rollback = rules.rollback {
+    inherit (cfg.rollback) enable snapshot;
+    rootDataset = if rootDatasets == [ ] then null else "${cfg.pool.name}/${lib.head rootDatasets}";
+    persist = datasetAt "/persist" != [ ];
+  };
+  unlock = rules.initrdUnlock { inherit (cfg.initrdUnlock) enable authorizedKeys hostKeyPath; };
 
   zfsKernelModule = config.boot.kernelPackages.${config.boot.zfs.package.kernelModuleAttribute};
 
@@ -195,29 +200,27 @@ in
           message = "vps.storage.luks.device is not set; set it to the LUKS2 partition by id (or set vps.storage.luks.enable = false to store data unencrypted).";
         }
         {
-          assertion = rootDatasets != [ ];
+          assertion = !rules.noRootDataset (lib.mapAttrsToList (_: d: d.mountpoint) cfg.pool.datasets);
           message = "vps.storage.pool.datasets: no dataset is mounted at /.";
         }
         {
-          assertion = !cfg.rollback.enable || cfg.rollback.snapshot != null;
+          assertion = !rollback.noSnapshot;
           message = "vps.storage.rollback.enable needs vps.storage.rollback.snapshot (e.g. \"${cfg.pool.name}/local/root@blank\").";
         }
         {
-          assertion =
-            !cfg.rollback.enable || cfg.rollback.snapshot == null || rootDatasets == [ ]
-            || snapshotDataset == "${cfg.pool.name}/${lib.head rootDatasets}";
+          assertion = !rollback.notOfRootDataset;
           message = "vps.storage.rollback.snapshot ${toString cfg.rollback.snapshot} is not a snapshot of the root dataset.";
         }
         {
-          assertion = !cfg.rollback.enable || persistDatasets != [ ];
+          assertion = !rollback.noPersist;
           message = "vps.storage.rollback.enable: rolling back / needs a dataset mounted at /persist.";
         }
         {
-          assertion = !cfg.initrdUnlock.enable || cfg.initrdUnlock.hostKeyPath != null;
+          assertion = !unlock.noHostKey;
           message = "vps.storage.initrdUnlock.enable needs vps.storage.initrdUnlock.hostKeyPath: the initrd needs its own SSH host key.";
         }
         {
-          assertion = cfg.initrdUnlock.hostKeyPath == null || !(hasPrefix "/nix/store" cfg.initrdUnlock.hostKeyPath);
+          assertion = !unlock.hostKeyInStore;
           message = "vps.storage.initrdUnlock.hostKeyPath is in the Nix store, which is world-readable; keep the key outside it.";
         }
         {
@@ -227,7 +230,7 @@ in
           message = "vps.storage.initrdUnlock.hostKeyPath is one of the system sshd's host keys; the initrd needs its own (it sits unencrypted on /boot).";
         }
         {
-          assertion = !cfg.initrdUnlock.enable || cfg.initrdUnlock.authorizedKeys != [ ];
+          assertion = !unlock.noAuthorizedKeys;
           message = "vps.storage.initrdUnlock.authorizedKeys is empty; nobody could unlock the disk.";
         }
         {

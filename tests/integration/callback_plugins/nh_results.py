@@ -1,6 +1,6 @@
-# Test helper (not part of the collection): records every task result as JSON.
-"""Aggregate callback for tests/integration/ansible_runner.py: appends one JSON object per
-task result (ok, failed, skipped, unreachable) to the file named by NH_RESULTS_FILE."""
+"""Aggregate callback for tests/integration/playbook_run.py (a test helper, not part of
+the collection): appends one JSON object per task result (ok, failed, skipped,
+unreachable) to the file named by NH_RESULTS_FILE."""
 from __future__ import annotations
 
 import json

@@ -7,11 +7,7 @@ summary never printed. Both layers decide on the same observable fact, the serve
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_project import output, run, write_project  # noqa: E402
+from fleet_project import output, run, write_project
 
 
 def test_site_skips_base_on_provisioned_servers_and_prints_the_summary(lab, tmp_path):

@@ -3,11 +3,7 @@ confirmation, only when no server of the fleet is left and the run covers the wh
 and never what something else uses or what is protected."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_project import FLEET, output, run, servers, shared_objects, write_project  # noqa: E402
+from fleet_project import FLEET, output, run, servers, shared_objects, write_project
 
 NONE = {"firewalls": [], "placement_groups": [], "networks": [], "ssh_keys": []}
 ALL = {"firewalls": ["t13-firewall"], "placement_groups": ["t13-spread"], "networks": ["t13-net"],

@@ -11,8 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_project import firewall_rules, output, ports, run, servers, write_project  # noqa: E402
+from fleet_project import firewall_rules, output, ports, run, servers, write_project
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

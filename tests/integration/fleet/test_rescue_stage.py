@@ -11,11 +11,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_project import output, run, servers, write_project  # noqa: E402
+from fleet_project import output, run, servers, write_project
 
 STAGE = "nixos-hetzner/stage"
 

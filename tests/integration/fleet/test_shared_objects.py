@@ -2,11 +2,7 @@
 1-3 and 6): the hardware playbook against the lab API from a separate 3-host project."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_project import (  # noqa: E402
+from fleet_project import (
     firewall_rules, output, ports, run, servers, shared_objects, write_project,
 )
 

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet_project import output, run, write_project  # noqa: E402
+from fleet_project import output, run, write_project
 
 
 def play_tags(proc):

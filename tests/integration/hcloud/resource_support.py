@@ -1,18 +1,11 @@
 """Helpers for the integration tests of the hcloud resource modules and the inventory
 (hcloud_ssh_key, hcloud_firewall, hcloud_network, hcloud_placement_group, hcloud_volume,
 the nixos_hetzner.vps.hcloud inventory). They run real ansible-playbook against the lab
-API (fixture ``lab`` from tests/lab_fixture.py) through tests/integration/ansible_runner.py.
+API (fixture ``lab`` from tests/lab_fixture.py) through tests/integration/playbook_run.py.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-INTEGRATION = Path(__file__).resolve().parents[1]
-if str(INTEGRATION) not in sys.path:
-    sys.path.insert(0, str(INTEGRATION))
-
-from ansible_runner import run_module, run_tasks  # noqa: E402,F401
+from playbook_run import run_module, run_tasks  # noqa: F401
 
 
 def lab_env(lab):

@@ -5,11 +5,7 @@ type is left alone with a warning.  The lab creates the old servers with
 ``allow_retired_types``, as a fleet bought before the cut-off has them."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_tasks  # noqa: E402
+from playbook_run import run_tasks
 
 S = "nixos_hetzner.vps.hcloud_server"
 F = "nixos_hetzner.vps.hcloud_fleet"

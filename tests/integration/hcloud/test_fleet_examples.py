@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_playbook  # noqa: E402
+from playbook_run import run_playbook
 
-from ansible_collections.nixos_hetzner.vps.plugins.modules import hcloud_fleet  # noqa: E402
+from ansible_collections.nixos_hetzner.vps.plugins.modules import hcloud_fleet
 
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3d3FvN4u1nQxG6i3tq3tq3tq3tq3tq3tq3tq3tq3t admin@x"
 

@@ -3,12 +3,9 @@ check/real/check/real, the request budget (counted by the lab's stats endpoint),
 rescue, bad input, and convergence under injected faults without duplicates."""
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_tasks  # noqa: E402
+from playbook_run import run_tasks
 
 F = "nixos_hetzner.vps.hcloud_fleet"
 PUBKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3d3FvN4u1nQxG6i3tq3tq3tq3tq3tq3tq3tq3tq3t admin@x"

@@ -5,11 +5,9 @@ without the file. Before, a fleet call was one silent task until every server wa
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_tasks  # noqa: E402
+from playbook_run import run_tasks
 
 F = "nixos_hetzner.vps.hcloud_fleet"
 

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_playbook  # noqa: E402
+from playbook_run import run_playbook
 
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_plan import (  # noqa: E402
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._hcloud_server_plan import (
     FACT_FIELDS,
 )
-from ansible_collections.nixos_hetzner.vps.plugins.modules import (  # noqa: E402
+from ansible_collections.nixos_hetzner.vps.plugins.modules import (
     hcloud_firewall_info,
     hcloud_server_info,
 )

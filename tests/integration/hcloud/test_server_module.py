@@ -4,11 +4,7 @@ ansible-playbook costs seconds per run on a loaded machine, so each test runs ON
 with many tasks (failing ones with ignore_errors) and then checks every result."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_playbook, run_tasks  # noqa: E402
+from playbook_run import run_playbook, run_tasks
 
 M = "nixos_hetzner.vps.hcloud_server"
 BASE = {"name": "web1", "server_type": "cx23", "image": "debian-12", "location": "fsn1"}

@@ -8,11 +8,7 @@ modules against the lab API (real ansible-playbook):
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ansible_runner import run_tasks  # noqa: E402
+from playbook_run import run_tasks
 
 S = "nixos_hetzner.vps.hcloud_server"
 F = "nixos_hetzner.vps.hcloud_fleet"

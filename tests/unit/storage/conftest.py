@@ -1,8 +1,2 @@
-"""Storage unit tests: make ``fakerunner`` importable by name for both storage
-engineers' tests (``from fakerunner import FakeRunner, cmd``)."""
-import sys
-from pathlib import Path
-
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+"""Storage unit tests: ``fakerunner`` imports by name (``from fakerunner import
+FakeRunner, cmd``) through the ``pythonpath`` of pyproject.toml."""

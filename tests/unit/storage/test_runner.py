@@ -8,7 +8,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import (
-    CommandError, Runner, cmdline)
+    Action, CommandError, Plan, Runner, cmdline)
 from fakerunner import ANY, FakeRunner, cmd
 
 
@@ -112,3 +112,23 @@ def test_fakerunner_fails_on_unexpected_and_leftover():
 
 def test_cmdline_quotes():
     assert cmdline(["a", "b c"]) == "a 'b c'"
+
+
+def test_plan_runs_writes_for_real_and_only_dry_runs_in_check_mode():
+    plan = Plan([Action(["zpool", "create", "p", "/dev/sdb"], "create p",
+                        check_argv=["zpool", "create", "-n", "p", "/dev/sdb"]),
+                 Action(["zfs", "create", "p/secret"], "create p/secret", stdin=b"key bytes"),
+                 Action(["sgdisk", "--zap-all", "/dev/sdb"], "zap", ok_rcs=(0, 2))])
+    assert plan.changed and plan.commands[0] == ["zpool", "create", "p", "/dev/sdb"]
+    check = FakeRunner([cmd(["zpool", "create", "-n", "p", "/dev/sdb"])])
+    plan.apply(check, check_mode=True)
+    check.assert_done()
+    real = FakeRunner([cmd(["zpool", "create", "p", "/dev/sdb"], stdin=False),
+                       cmd(["zfs", "create", "p/secret"], stdin=b"key bytes"),
+                       cmd(["sgdisk", "--zap-all", "/dev/sdb"], rc=2)])
+    plan.apply(real, check_mode=False)
+    real.assert_done()
+    with pytest.raises(CommandError, match="rc=3"):
+        Action(["sgdisk", "--zap-all", "/dev/sdb"], "zap", ok_rcs=(0, 2)).run(
+            FakeRunner([cmd(["sgdisk", "--zap-all", "/dev/sdb"], rc=3)]), False)
+    assert "key bytes" not in repr(plan.actions[1])

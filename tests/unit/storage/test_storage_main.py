@@ -76,3 +76,35 @@ def test_gpt_main_no_diff_without_flag_and_command_error(monkeypatch, capsys):
     out, r = run_main(gpt_partitions, {"device": byid, "partitions": parts}, table, fs,
                       monkeypatch, capsys)
     assert out["failed"] and "I/O error" in out["msg"] and out["rc"] == 4
+
+
+def test_zpool_main_commands_are_every_command_run(monkeypatch, capsys):
+    from ansible_collections.nixos_hetzner.vps.plugins.modules import zpool
+    get = ["zpool", "get", "-Hp", "-o", "property,value,source", "all", "rpool"]
+    table = [cmd(get, out=fixture("zpool_get_all.doc.txt")),
+             cmd(["zpool", "export", "rpool"])]
+    out, r = run_main(zpool, {"name": "rpool", "state": "exported"}, table, FakeDevFS(),
+                      monkeypatch, capsys)
+    r.assert_done()
+    assert out["changed"] and "diff" not in out
+    assert out["commands"] == [" ".join(get), "zpool export rpool"]
+    # a refused request: fail_json with the pool name and the commands run so far
+    table = [cmd(get, out=fixture("zpool_get_all.doc.txt"))]
+    out, r = run_main(zpool, {"name": "rpool", "state": "absent"}, table, FakeDevFS(),
+                      monkeypatch, capsys)
+    assert out["failed"] and "set force: true" in out["msg"] and out["name"] == "rpool"
+    assert out["commands"] == [" ".join(get)]
+
+
+def test_zfs_dataset_main_check_mode_runs_the_dry_run_only(monkeypatch, capsys):
+    from ansible_collections.nixos_hetzner.vps.plugins.modules import zfs_dataset
+    ds = "rpool/safe/postgres"
+    table = [cmd(["zfs", "get", "-Hp", "-o", "property,value,source", "all", ds], rc=1,
+                 err="cannot open '%s': dataset does not exist\n" % ds),
+             cmd(["zfs", "create", "-n", "-u", "-o", "atime=off", ds])]
+    out, r = run_main(zfs_dataset, {"name": ds, "properties": {"atime": False},
+                                    "_ansible_check_mode": True, "_ansible_diff": True},
+                      table, FakeDevFS(), monkeypatch, capsys)
+    r.assert_done()
+    assert out["changed"] and out["diff"]["after"]["atime"] == "off"
+    assert out["commands"][-1] == "zfs create -n -u -o atime=off " + ds

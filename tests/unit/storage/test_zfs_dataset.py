@@ -5,7 +5,7 @@ import pytest
 from fakerunner import FakeRunner, cmd, fixture
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import PlanError
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_values import PlanError
 from ansible_collections.nixos_hetzner.vps.plugins.modules import zfs_dataset as mod
 
 DS = "rpool/pg"
@@ -33,7 +33,7 @@ VOL = fixture("zfs_get_all_vol.doc.txt")  # mountpoint /mnt/var/lib/postgresql (
 
 def run(table, check=False, **kw):
     r = FakeRunner(table)
-    res = mod.run_module(params(**kw), r, check_mode=check)
+    res = mod.execute(params(**kw), check, r, None)
     r.assert_done()
     return res, r
 
@@ -42,7 +42,7 @@ def test_noop_costs_one_zfs_process_for_six_properties():
     props = {"quota": "10G", "recordsize": "16K", "compression": "lz4", "atime": False, "xattr": "sa",
              "org.nixos-hetzner:backup": "daily"}
     res, r = run([get_cmd(out=FS)], properties=props)
-    assert res["changed"] is False and res["commands"] == []
+    assert res["changed"] is False
     assert len(r.calls) == 1
     # sizes are reported normalised, inherited values count as equal
     assert res["properties"]["quota"] == "10737418240"
@@ -60,7 +60,7 @@ def test_size_change_sets_only_what_differs():
 def test_check_mode_runs_no_write():
     res, r = run([get_cmd(out=FS)], check=True, properties={"quota": "20G"})
     assert res["changed"] is True
-    assert res["commands"] == [["zfs", "set", "quota=20G", DS]]
+    assert res["diff"]["after"]["quota"] == str(20 * 2 ** 30)
     assert len(r.calls) == 1
 
 
@@ -85,7 +85,8 @@ def test_create_filesystem_unmounted_with_u():
 def test_create_check_mode_uses_dry_run():
     res, r = run([missing(), cmd(["zfs", "create", "-n", "-u", "-o", "atime=off", DS])], check=True,
                  properties={"atime": False})
-    assert res["changed"] and res["commands"] == [["zfs", "create", "-u", "-o", "atime=off", DS]]
+    assert res["changed"] and res["diff"] == {"before": {"state": "absent"},
+                                              "after": {"state": "present", "type": "filesystem", "atime": "off"}}
 
 
 def test_create_and_mount_when_asked():
@@ -121,17 +122,17 @@ def test_volume_needs_size_to_be_created():
 def test_create_only_property_difference_is_an_error_and_writes_nothing():
     r = FakeRunner([get_cmd("rpool/swap", out=VOL)])
     with pytest.raises(PlanError, match=r"volblocksize is 4096, requested 16384.*cannot change"):
-        mod.run_module(params(name="rpool/swap", type="volume", properties={"volblocksize": "16K"}), r)
+        mod.execute(params(name="rpool/swap", type="volume", properties={"volblocksize": "16K"}), False, r, None)
     r = FakeRunner([get_cmd(out=FS)])
     with pytest.raises(PlanError, match="casesensitivity is sensitive, requested insensitive"):
-        mod.run_module(params(properties={"casesensitivity": "insensitive", "quota": "1G"}), r)
+        mod.execute(params(properties={"casesensitivity": "insensitive", "quota": "1G"}), False, r, None)
     assert all(c[0][1] == "get" for c in r.calls)
 
 
 def test_type_mismatch():
     r = FakeRunner([get_cmd(out=VOL)])
     with pytest.raises(PlanError, match="exists as a volume"):
-        mod.run_module(params(), r)
+        mod.execute(params(), False, r, None)
 
 
 @pytest.mark.parametrize("props,msg", [
@@ -143,7 +144,7 @@ def test_type_mismatch():
 def test_bad_input_runs_no_command(props, msg):
     r = FakeRunner([])
     with pytest.raises(PlanError, match=msg):
-        mod.run_module(params(properties=props), r)
+        mod.execute(params(properties=props), False, r, None)
     assert r.calls == []
 
 
@@ -151,16 +152,16 @@ def test_bad_name_runs_no_command():
     for state in ("present", "absent"):
         r = FakeRunner([])
         with pytest.raises(PlanError, match="invalid dataset name"):
-            mod.run_module(params(name="rpool/a@snap", state=state), r)
+            mod.execute(params(name="rpool/a@snap", state=state), False, r, None)
 
 
 def test_volume_options_on_filesystem():
     with pytest.raises(PlanError, match="only to type: volume"):
-        mod.run_module(params(volsize="1G"), FakeRunner([]))
+        mod.execute(params(volsize="1G"), False, FakeRunner([]), None)
     with pytest.raises(PlanError, match="mounted applies only to filesystems"):
-        mod.run_module(params(type="volume", volsize="1G", mounted=True), FakeRunner([]))
+        mod.execute(params(type="volume", volsize="1G", mounted=True), False, FakeRunner([]), None)
     with pytest.raises(PlanError, match="does not apply to a volume"):
-        mod.run_module(params(type="volume", volsize="1G", properties={"mountpoint": "/x"}), FakeRunner([]))
+        mod.execute(params(type="volume", volsize="1G", properties={"mountpoint": "/x"}), False, FakeRunner([]), None)
 
 
 def test_mountpoint_under_altroot_is_compared_without_it():
@@ -199,7 +200,7 @@ def test_encryption_key_needs_keyformat():
 def test_unexpected_get_error_is_reported():
     r = FakeRunner([get_cmd(rc=1, err="cannot open 'rpool/pg': pool I/O is currently suspended\n")])
     with pytest.raises(CommandError, match="suspended"):
-        mod.run_module(params(), r)
+        mod.execute(params(), False, r, None)
 
 
 # ------------------------------------------------------------------ absent
@@ -220,7 +221,7 @@ def test_absent_leaf():
 def test_absent_never_destroys_children_without_recursive():
     r = FakeRunner([list_cmd(out="rpool/pg\tfilesystem\nrpool/pg/wal\tfilesystem\nrpool/pg@daily\tsnapshot\n")])
     with pytest.raises(PlanError, match=r"2 descendant\(s\) \(rpool/pg/wal, rpool/pg@daily\).*recursive: true"):
-        mod.run_module(params(state="absent"), r)
+        mod.execute(params(state="absent"), False, r, None)
     r.assert_done()
 
 
@@ -229,11 +230,11 @@ def test_absent_recursive_and_its_check_mode():
     run([list_cmd(out=listing), cmd(["zfs", "destroy", "-r", DS])], state="absent", recursive=True)
     res, _ = run([list_cmd(out=listing), cmd(["zfs", "destroy", "-n", "-r", DS])], check=True,
                  state="absent", recursive=True)
-    assert res["commands"] == [["zfs", "destroy", "-r", DS]]
+    assert res["changed"] and res["diff"]["after"] == {"state": "absent"}
 
 
 def test_dataset_name_length_is_checked_up_front():
-    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _zfs
-    _zfs.validate_dataset_name("rpool/" + "d" * 249)  # 255 characters
-    with pytest.raises(_zfs.PlanError, match="256 characters, ZFS allows at most 255 including the pool"):
-        _zfs.validate_dataset_name("rpool/" + "d" * 250)
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _zfs_values
+    _zfs_values.validate_dataset_name("rpool/" + "d" * 249)  # 255 characters
+    with pytest.raises(_zfs_values.PlanError, match="256 characters, ZFS allows at most 255 including the pool"):
+        _zfs_values.validate_dataset_name("rpool/" + "d" * 250)

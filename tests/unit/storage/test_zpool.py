@@ -8,7 +8,7 @@ import pytest
 from fakerunner import FakeRunner, cmd, fixture
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
-from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs import PlanError
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_values import PlanError
 from ansible_collections.nixos_hetzner.vps.plugins.modules import zpool as mod
 
 T = "\t"
@@ -86,7 +86,7 @@ MIRROR_VDEVS = [{"type": "mirror", "devices": ["/dev/mapper/crypt-b", "/dev/mapp
 
 def run(fs, table, check=False, **kw):
     r = FakeRunner(table)
-    res = mod.run_module(params(**kw), r, check_mode=check, fs=fs)
+    res = mod.execute(params(**kw), check, r, fs)
     r.assert_done()
     return res, r
 
@@ -103,9 +103,9 @@ def blank(dev):
 
 
 def test_rerun_over_mapper_and_by_id_whole_disk_is_a_noop(fs):
-    res, _ = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], vdevs=MIRROR_VDEVS, altroot="/mnt",
+    res, r = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)], vdevs=MIRROR_VDEVS, altroot="/mnt",
                  pool_properties={"ashift": 12, "feature@lz4_compress": "enabled"})
-    assert res["changed"] is False and res["commands"] == []
+    assert res["changed"] is False and r.argvs == [GET["argv"], STATUS_CMD]
     assert res["vdevs"][0] == {"role": "data", "type": "mirror", "devices": ["/dev/dm-0", "/dev/dm-1"]}
 
 
@@ -126,7 +126,7 @@ def test_layout_change_is_an_error_with_the_difference(fs):
     vdevs = [{"type": "mirror", "devices": ["/dev/mapper/crypt-b", "/dev/mapper/crypt-c", BYID + "sde"]}]
     r = FakeRunner([GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)])
     with pytest.raises(PlanError) as e:
-        mod.run_module(params(vdevs=vdevs), r, fs=fs)
+        mod.execute(params(vdevs=vdevs), False, r, fs)
     msg = str(e.value)
     assert "requested but not in the pool: data mirror" in msg
     assert "in the pool but not requested: data mirror [/dev/dm-0, /dev/dm-1]; cache disk [/dev/sdd1]" in msg
@@ -150,7 +150,8 @@ def test_settable_properties_are_updated(fs):
 
 def test_check_mode_does_not_set(fs):
     res, r = run(fs, [GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)] + SCHEMA, check=True, pool_properties={"autotrim": True})
-    assert res["changed"] and res["commands"] == [["zpool", "set", "autotrim=on", "rpool"]]
+    assert res["changed"] and res["diff"]["after"]["pool_properties"]["autotrim"] == "on"
+    assert not any(a[:2] == ["zpool", "set"] for a in r.argvs)
 
 
 def test_feature_cannot_be_disabled(fs):
@@ -196,7 +197,7 @@ def test_exported_pool_is_imported_not_created(fs):
 
 def test_exported_pool_check_mode(fs):
     res, _ = run(fs, [NOPOOL, IMPORT_LIST], check=True, vdevs=MIRROR_VDEVS)
-    assert res["imported"] and res["commands"] == [["zpool", "import", "-N", "15243170565834046591"]]
+    assert res["imported"] and res["diff"] == {"before": {"state": "exported"}, "after": {"state": "present"}}
 
 
 def test_import_dirs(fs):
@@ -232,7 +233,8 @@ def test_create_check_mode_is_a_dry_run(fs):
     vdevs = [{"devices": [BYID + "sdb"]}]
     table = [NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + [cmd(["zpool", "create", "-n", "rpool", BYID + "sdb"])]
     res, _ = run(fs, table, check=True, vdevs=vdevs)
-    assert res["created"] and res["commands"] == [["zpool", "create", "rpool", BYID + "sdb"]]
+    assert res["created"] and res["diff"]["after"]["vdevs"] == [
+        {"role": "data", "type": "stripe", "devices": [BYID + "sdb"]}]
 
 
 @pytest.mark.parametrize("sig", ["ext4", "xfs", "btrfs", "swap", "gpt", "mbr", "luks"])
@@ -244,12 +246,12 @@ def test_create_refuses_a_device_holding_data(fs, sig):
         probe += [cmd(["sgdisk", "-p", dev], out=fixture("sgdisk_p_gpt.host.txt")), SETTLE]
     r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
     with pytest.raises(bd.DataSafetyError, match=r"found .* on '%s'.*set force: true" % dev):
-        mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs)
+        mod.execute(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), False, r, fs)
     r.assert_done()  # nothing after the probe: no zpool create
     # the same refusal in check mode
     r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA + blank(BYID + "sdb") + probe)
     with pytest.raises(bd.DataSafetyError):
-        mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), r, fs=fs, check_mode=True)
+        mod.execute(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", dev]}]), True, r, fs)
 
 
 def test_create_zfs_member_refused_and_forced(fs):
@@ -289,7 +291,7 @@ def test_no_pool_and_no_vdevs(fs):
 def test_bad_input_runs_no_command(fs, kw, msg):
     r = FakeRunner([])
     with pytest.raises(PlanError, match=msg):
-        mod.run_module(params(**kw), r, fs=fs)
+        mod.execute(params(**kw), False, r, fs)
     assert r.calls == []
 
 
@@ -303,7 +305,7 @@ def test_absent_destroys_with_force(fs):
     res, _ = run(fs, [GET, cmd(["zpool", "destroy", "-f", "rpool"])], state="absent", force=True)
     assert res["changed"]
     res, _ = run(fs, [GET], check=True, state="absent", force=True)
-    assert res["changed"] and res["commands"] == [["zpool", "destroy", "-f", "rpool"]]
+    assert res["changed"] and res["diff"] == {"before": {"state": "present"}, "after": {"state": "absent"}}
 
 
 def test_absent_exported_pool_is_imported_then_destroyed(fs):
@@ -335,14 +337,14 @@ def test_bad_values_are_refused_before_the_probe_and_create(fs, kw, msg, check):
     # the same refusal in check mode: a check run never reports "changed" for a create that fails
     r = FakeRunner([NOPOOL, NO_IMPORT] + SCHEMA)
     with pytest.raises(PlanError, match=msg + r".*nothing was written"):
-        mod.run_module(params(vdevs=[{"devices": [BYID + "sdb"]}], **kw), r, fs=fs, check_mode=check)
+        mod.execute(params(vdevs=[{"devices": [BYID + "sdb"]}], **kw), check, r, fs)
     r.assert_done()
 
 
 def test_bad_value_on_an_existing_pool_sets_nothing(fs):
     r = FakeRunner([GET, cmd(STATUS_CMD, out=MIRROR_MAPPER)] + SCHEMA)
     with pytest.raises(PlanError, match="failmode='bogus'"):
-        mod.run_module(params(pool_properties={"autotrim": "on", "failmode": "bogus"}), r, fs=fs)
+        mod.execute(params(pool_properties={"autotrim": "on", "failmode": "bogus"}), False, r, fs)
     r.assert_done()
 
 
@@ -357,14 +359,14 @@ def test_two_names_of_one_disk_are_refused_before_any_command(fs, tmp_path, devi
     devices = ["/dev/mydisk" if d == "LINK" else d for d in devices]
     r = FakeRunner([NOPOOL, NO_IMPORT])
     with pytest.raises(PlanError, match=r"device %r and %r in vdevs\[0\] are the same disk" % (devices[1], devices[0])):
-        mod.run_module(params(vdevs=[{"devices": devices[:1]}, {"devices": devices[1:]}]), r, fs=fs)
+        mod.execute(params(vdevs=[{"devices": devices[:1]}, {"devices": devices[1:]}]), False, r, fs)
     r.assert_done()
 
 
 def test_disk_and_its_partition_are_refused(fs):
     r = FakeRunner([NOPOOL, NO_IMPORT])
     with pytest.raises(PlanError, match=r"'/dev/sdb2' is a partition of '%s'" % (BYID + "sdb")):
-        mod.run_module(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", "/dev/sdb2"]}]), r, fs=fs)
+        mod.execute(params(vdevs=[{"type": "mirror", "devices": [BYID + "sdb", "/dev/sdb2"]}]), False, r, fs)
 
 
 def test_devfs_identity_uses_the_device_number(tmp_path):
@@ -382,7 +384,7 @@ def test_pool_name_length(fs, name, ok):
         mod.validate_pool_request(name, None, {}, {})
         return
     with pytest.raises(PlanError, match="characters, ZFS allows at most 239"):
-        mod.run_module(params(name=name), r, fs=fs)
+        mod.execute(params(name=name), False, r, fs)
     assert r.calls == []
 
 
@@ -406,15 +408,15 @@ GPT_PROBE = [cmd(["blkid", "-p", "-o", "export", BYID + "sdb"], out="PTUUID=1d7c
 
 
 def test_interrupted_create_layout_is_recognised_exactly():
-    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt, _zfs
+    from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _gpt, _zfs_pool
     parts = _gpt.parse_sgdisk_print(SGDISK_ZFS)["partitions"]
-    assert _zfs.interrupted_create_layout(["gpt", "PMBR"], parts)
-    assert not _zfs.interrupted_create_layout(["gpt", "PMBR", "ext4"], parts)
-    assert not _zfs.interrupted_create_layout([], parts)
+    assert _zfs_pool.interrupted_create_layout(["gpt", "PMBR"], parts)
+    assert not _zfs_pool.interrupted_create_layout(["gpt", "PMBR", "ext4"], parts)
+    assert not _zfs_pool.interrupted_create_layout([], parts)
     renamed = [dict(p, name="data") if p["number"] == 1 else p for p in parts]
-    assert not _zfs.interrupted_create_layout(["gpt"], renamed)
-    assert not _zfs.interrupted_create_layout(["gpt"], parts + [dict(parts[0], number=2)])
-    assert not _zfs.interrupted_create_layout(["gpt"], [dict(p, type="8300") for p in parts])
+    assert not _zfs_pool.interrupted_create_layout(["gpt"], renamed)
+    assert not _zfs_pool.interrupted_create_layout(["gpt"], parts + [dict(parts[0], number=2)])
+    assert not _zfs_pool.interrupted_create_layout(["gpt"], [dict(p, type="8300") for p in parts])
 
 
 @pytest.mark.parametrize("check", [False, True])

@@ -1,6 +1,6 @@
 """Run real Ansible from tests and get the per-task results back as dicts.
 
-    from ansible_runner import run_module, run_tasks, ccrr
+    from playbook_run import run_module, run_tasks, ccrr
 
     res = run_module("nixos_hetzner.vps.hcloud_server", {"name": "web1", ...},
                      check=True, diff=True, env={"HCLOUD_TOKEN": lab.token,
