@@ -4,8 +4,8 @@
     hcloud-lab status --state-dir DIR
     hcloud-lab down --state-dir DIR
 
-Subcommands are registered by functions ``register(subparsers)``; the VM images module
-(``lab.images.cli``) adds its own when present.
+Subcommands are registered by functions ``register(subparsers)``; ``lab.images.cli`` adds
+``hcloud-lab images`` and ``lab.backends.vms`` adds ``hcloud-lab vms``.
 """
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+
+from .backends import vms
+from .images import cli as images_cli
 
 INFO_FILE = "lab.json"
 
@@ -69,10 +72,25 @@ def register_serve(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _config(args):
+    from .world import LabConfig
+    kinds = []
+    for k in args.fault_kinds.split(","):
+        k = k.strip()
+        if k:
+            kinds.append(k if k == "timeout" else int(k))
+    return LabConfig(time_scale=args.time_scale, latency=args.latency,
+                     rate_limit=args.rate_limit, rate_refill=args.rate_refill,
+                     fault_rate=args.fault_rate, fault_kinds=kinds,
+                     fault_timeout=args.fault_timeout,
+                     fault_actions=_parse_fault_actions(args.fault_action), seed=args.seed,
+                     allow_retired_types=args.allow_retired_types)
+
+
 def cmd_serve(args) -> int:
     from .backends import get_backend
     from .server import Lab, serve
-    from .world import LabConfig, World
+    from .world import World
 
     if not args.host.startswith("127."):
         print(f"hcloud-lab: refusing to bind {args.host}: the lab serves loopback only",
@@ -80,17 +98,7 @@ def cmd_serve(args) -> int:
         return 2
     state = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
-    kinds = []
-    for k in args.fault_kinds.split(","):
-        k = k.strip()
-        if k:
-            kinds.append(k if k == "timeout" else int(k))
-    cfg = LabConfig(time_scale=args.time_scale, latency=args.latency,
-                    rate_limit=args.rate_limit, rate_refill=args.rate_refill,
-                    fault_rate=args.fault_rate, fault_kinds=kinds,
-                    fault_timeout=args.fault_timeout,
-                    fault_actions=_parse_fault_actions(args.fault_action), seed=args.seed,
-                    allow_retired_types=args.allow_retired_types)
+    cfg = _config(args)
     try:
         backend = get_backend(args.backend, state, **dict(args.backend_opt))
     except ValueError as exc:
@@ -232,12 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_serve(sub)
     register_status(sub)
     register_down(sub)
-    try:  # the VM engineer's image commands, when that module exists
-        from .images import cli as images_cli  # type: ignore
-    except ImportError:
-        images_cli = None
-    if images_cli is not None and hasattr(images_cli, "register"):
-        images_cli.register(sub)
+    images_cli.register(sub)
+    vms.register(sub)
     return parser
 
 

@@ -9,6 +9,8 @@ boots next (the rescue system is armed for one boot only, as on Hetzner).
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import hashlib
@@ -25,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
+
+from qemu import qmp
 
 QEMU = "qemu-system-x86_64"
 ROOT_DISK_SERIAL = "drive-scsi0-0-0-0"   # what Hetzner Cloud's root disk reports
@@ -166,78 +170,80 @@ def kill_pidfile(pidfile: Path, timeout: float = 10) -> bool:
 # ---------------------------------------------------------------- QMP
 
 class QMP:
-    """A minimal QMP client: one connection, a reader thread, command replies in order,
-    events collected (SHUTDOWN, RESET, DEVICE_DELETED, ...)."""
+    """A synchronous face on ``qemu.qmp.QMPClient``: one connection, commands with a
+    timeout, events collected in order (SHUTDOWN, RESET, DEVICE_DELETED, ...).  The client
+    runs on the lab's QMP event loop, a daemon thread shared by every VM."""
+
+    _loop: Optional[asyncio.AbstractEventLoop] = None
+    _loop_lock = threading.Lock()
 
     def __init__(self, path: Path, timeout: float = 30):
+        self.events: list[dict] = []
+        self.closed = False
+        self._cond = threading.Condition()
+        self._tasks: list = []
+        self._client = qmp.QMPClient(path.name)
         deadline = time.monotonic() + timeout
         while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                self.sock.connect(str(path))
+                self._run(self._client.connect(str(path)), timeout)
                 break
-            except OSError:
-                self.sock.close()
+            except (qmp.QMPError, OSError, TimeoutError) as exc:
                 if time.monotonic() > deadline:
-                    raise QMPError(f"cannot connect to QMP socket {path}")
+                    raise QMPError(f"cannot connect to QMP socket {path}: {exc}")
                 time.sleep(0.1)
-        self.file = self.sock.makefile("rb")
-        self.events: list[dict] = []
-        self._replies: list[dict] = []
-        self._cond = threading.Condition()
-        self._lock = threading.Lock()
-        self.closed = False
-        greeting = json.loads(self.file.readline() or b"{}")
-        if "QMP" not in greeting:
-            raise QMPError(f"unexpected QMP greeting: {greeting}")
-        self._thread = threading.Thread(target=self._read, daemon=True, name=f"qmp-{path}")
-        self._thread.start()
-        self.execute("qmp_capabilities")
+        listener = qmp.EventListener()
+        self._client.register_listener(listener)
+        self._run(self._start(listener), timeout)
 
-    def _read(self) -> None:
+    @classmethod
+    def _event_loop(cls) -> asyncio.AbstractEventLoop:
+        with cls._loop_lock:
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, daemon=True, name="qmp").start()
+                cls._loop = loop
+            return cls._loop
+
+    def _run(self, coro, timeout: float):
+        fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, timeout),
+                                               self._event_loop())
         try:
-            for line in self.file:
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    continue
-                with self._cond:
-                    if "event" in msg:
-                        self.events.append(msg)
-                    else:
-                        self._replies.append(msg)
-                    self._cond.notify_all()
-        except (OSError, ValueError):
-            pass
-        finally:
+            return fut.result(timeout + 5)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TimeoutError(f"no answer in {timeout}s")
+
+    async def _start(self, listener) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._collect(listener)), loop.create_task(self._watch())]
+
+    async def _collect(self, listener) -> None:
+        async for ev in listener:
             with self._cond:
-                self.closed = True
+                self.events.append(dict(ev))
                 self._cond.notify_all()
 
+    async def _watch(self) -> None:
+        """Marks the connection closed when qemu hangs up (or close() is called)."""
+        while self._client.runstate == qmp.Runstate.RUNNING:
+            await self._client.runstate_changed()
+        await asyncio.sleep(0)  # let events that came with the hang-up be collected
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
     def execute(self, cmd: str, timeout: float = 30, **args) -> object:
-        msg = {"execute": cmd}
-        if args:
-            msg["arguments"] = args
-        with self._lock:
-            with self._cond:
-                self._replies.clear()
-            try:
-                self.sock.sendall(json.dumps(msg).encode() + b"\n")
-            except OSError as exc:
-                raise QMPError(f"QMP {cmd}: qemu is gone ({exc})")
-            deadline = time.monotonic() + timeout
-            with self._cond:
-                while not self._replies:
-                    if self.closed:
-                        raise QMPError(f"QMP {cmd}: qemu closed the connection")
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise QMPError(f"QMP {cmd}: no reply in {timeout}s")
-                    self._cond.wait(left)
-                reply = self._replies.pop(0)
-        if "error" in reply:
-            raise QMPError(f"QMP {cmd} failed: {reply['error'].get('desc', reply['error'])}")
-        return reply.get("return")
+        if self.closed:
+            raise QMPError(f"QMP {cmd}: qemu closed the connection")
+        try:
+            return self._run(self._client.execute(cmd, args or None), timeout)
+        except qmp.ExecuteError as exc:
+            raise QMPError(f"QMP {cmd} failed: {exc}")
+        except TimeoutError:
+            raise QMPError(f"QMP {cmd}: no reply in {timeout}s")
+        except (qmp.QMPError, OSError, EOFError) as exc:
+            raise QMPError(f"QMP {cmd}: qemu is gone ({exc or type(exc).__name__})")
 
     def wait_event(self, name: str, timeout: float,
                    pred: Callable[[dict], bool] = lambda e: True) -> Optional[dict]:
@@ -253,10 +259,14 @@ class QMP:
                 self._cond.wait(left)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        with contextlib.suppress(Exception):
+            self._run(self._client.disconnect(), 5)
+        with contextlib.suppress(Exception):
+            for task in self._tasks:
+                self._event_loop().call_soon_threadsafe(task.cancel)
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
 
 
 # ---------------------------------------------------------------- VM

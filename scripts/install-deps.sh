@@ -6,7 +6,8 @@ set -euo pipefail
 pkgs=(qemu-system-x86 qemu-utils mmdebstrap nix-bin zstd cpio openssh-client gdisk
       e2fsprogs util-linux ca-certificates debian-archive-keyring seabios
       cryptsetup-bin  # cryptsetup-bin: luks_device tests on image files (no dm needed)
-      hcloud-cli)     # hcloud-cli: the lab tests check that the official CLI works on it
+      hcloud-cli      # hcloud-cli: the lab tests check that the official CLI works on it
+      shellcheck)     # shellcheck: the lint gate checks the lab's image hooks
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,12 +1,13 @@
 """The server backend interface of the Hetzner Cloud API emulator.
 
-The emulator (``lab.emulator``) owns the API world: ids, names, labels, IPs, actions,
-locks, protection, pagination, persistence.  A *backend* owns what a server *is*:
+The emulator (``lab.world`` and the handlers in ``lab.api``) owns the API world: ids,
+names, labels, IPs, actions, locks, protection, pagination, persistence.  A *backend*
+owns what a server *is*:
 
 * ``api``  (``lab/backends/api.py``): nothing.  Servers exist only as rows in SQLite and
   every action finishes when its nominal duration (times the time scale) has passed.
-* ``qemu`` (``lab/backends/qemu.py``, owned by the VM engineer): each server is a qemu VM,
-  each volume a disk image, reachable over loopback at the server's public IPv4.
+* ``qemu`` (``lab/backends/qemu.py``): each server is a qemu VM, each volume a disk
+  image, reachable over loopback at the server's public IPv4.
 
 How the emulator drives a backend
 =================================

@@ -68,151 +68,25 @@ STANDIN_INITRD_EXCLUDE = [
     "./usr/lib/modules/*/kernel/drivers/infiniband", "./usr/lib/modules/*/kernel/drivers/nvme",
     "./usr/lib/modules/*/kernel/drivers/xen", "./usr/lib/modules/*/kernel/drivers/hv",
 ]
-# Runs before the shared hook: the rescue image's kernel modules ($2: its initramfs).
-STANDIN_PRE_HOOK = r'''
-set -eu
-R="$1"
-echo "lab: stand-in: kernel modules from the rescue image"
-zstd -q -dc "$2" | (cd "$R" && cpio -idm --quiet 'usr/lib/modules/*')
-'''
+HOOKS_DIR = Path(__file__).resolve().parent / "hooks"
 
-# Shared guest configuration, run on the host with $1 = the chroot (mmdebstrap hook).
-COMMON_HOOK = r'''
-set -eu
-R="$1"
-say() { echo "lab: $*"; }
-in_root() { chroot "$R" env DEBIAN_FRONTEND=noninteractive LANG=C LC_ALL=C "$@"; }
-KVER=$(ls "$R/lib/modules" | sort -V | tail -n1)
-[ -n "$KVER" ] || { echo "lab: no kernel in the chroot" >&2; exit 1; }
-echo "$KVER" > "$R/etc/lab-kernel-version"
-mkdir -p "$R/etc/systemd/network" "$R/usr/local/sbin" "$R/root/.ssh"
-chmod 700 "$R/root/.ssh"
-cat > "$R/etc/systemd/network/80-lab-dhcp.network" <<'EOF'
-[Match]
-Name=en* eth*
 
-[Network]
-DHCP=ipv4
-EOF
-in_root systemctl enable systemd-networkd.service >/dev/null
-in_root systemctl mask systemd-networkd-wait-online.service apt-daily.timer \
-    apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
-    >/dev/null 2>&1 || true
-cat > "$R/usr/local/sbin/lab-init" <<'EOF'
-#!/bin/sh
-# Lab guest set-up before sshd: host keys (the lab usually injects them) and root's keys.
-ssh-keygen -A >/dev/null
-chmod 700 /root/.ssh 2>/dev/null || true
-[ -f /root/.ssh/authorized_keys ] && chmod 600 /root/.ssh/authorized_keys
-if [ -x /usr/local/sbin/lab-init-local ]; then /usr/local/sbin/lab-init-local; fi
-exit 0
-EOF
-chmod 755 "$R/usr/local/sbin/lab-init"
-cat > "$R/etc/systemd/system/lab-init.service" <<'EOF'
-[Unit]
-Description=Lab: SSH host keys and authorized_keys
-Before=ssh.service
-After=local-fs.target
+def hook_text(name: str) -> str:
+    """The commands of ``hooks/<name>.sh``: the file without its header (the shebang and
+    the comment lines before the first blank line).  Only the commands count in the cache
+    key, so a new comment or shellcheck directive does not rebuild an image."""
+    text = (HOOKS_DIR / f"{name}.sh").read_text()
+    return text[text.index("\n\n") + 1:]
 
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/sbin/lab-init
 
-[Install]
-WantedBy=multi-user.target
-EOF
-in_root systemctl enable lab-init.service >/dev/null
-rm -f "$R"/etc/ssh/ssh_host_*
-: > "$R/etc/machine-id"
-rm -f "$R/var/lib/dbus/machine-id"
-printf 'PermitRootLogin prohibit-password\nUseDNS no\n' > "$R/etc/ssh/sshd_config.d/lab.conf"
-'''
-
-RESCUE_HOOK = COMMON_HOOK + r'''
-say "kernel $KVER"
-if ! find "$R/lib/modules/$KVER" -name 'zfs.ko*' | grep -q .; then
-    say "building ZFS modules with dkms for $KVER (about 4-5 minutes)"
-    in_root dkms autoinstall -k "$KVER"
-fi
-find "$R/lib/modules/$KVER" -name 'zfs.ko*' | grep -q . \
-    || { echo "lab: dkms built no zfs.ko for $KVER" >&2; exit 1; }
-say "ZFS modules built; removing the build toolchain"
-cp -a "$R/lib/modules/$KVER/updates" "$R/root/lab-updates"
-# The kernel headers are never auto-removed (APT::NeverAutoRemove), so name the
-# toolchain explicitly; its libraries then go with --autoremove.
-toolchain=$(in_root dpkg-query -W -f '${Package}\n' | grep -E \
-    '^(PURGE_LIST|linux-headers-.*|linux-kbuild-.*|linux-compiler-.*|gcc|gcc-12|cpp|cpp-12|make|dpkg-dev|libc6-dev|binutils|patch|perl|libdpkg-perl)$' || true)
-say "purging: $(echo $toolchain)"
-in_root apt-get purge -y -q --autoremove $toolchain
-for t in zpool zfs cryptsetup sgdisk parted python3 sshd wipefs blkid mkfs.ext4 mkfs.vfat; do
-    in_root sh -c "command -v $t" >/dev/null || { echo "lab: $t missing after the purge" >&2; exit 1; }
-done
-rm -rf "$R/usr/src/"* "$R/var/lib/dkms" "$R/usr/lib/udev/hwdb.d/"*
-# Hardware a lab VM (and a Hetzner Cloud VM) does not have: smaller image, faster boot.
-M="$R/lib/modules/$KVER/kernel"
-rm -rf "$M/drivers/gpu" "$M/drivers/infiniband" "$M/drivers/media" "$M/drivers/usb" \
-    "$M/drivers/net/wireless" "$M/drivers/net/ethernet" "$M/drivers/bluetooth" \
-    "$M/drivers/staging" "$M/sound" "$M/net/wireless" "$M/net/mac80211" "$M/net/bluetooth" \
-    "$M/fs/ocfs2" "$M/fs/gfs2" "$M/fs/ceph" "$M/fs/smb" "$M/fs/cifs" "$M/fs/nfsd"
-rm -rf "$R/lib/modules/$KVER/updates"
-mv "$R/root/lab-updates" "$R/lib/modules/$KVER/updates"
-in_root depmod -a "$KVER"
-in_root modinfo -k "$KVER" zfs | grep -E '^(version|vermagic)' | sed 's/^/lab: zfs module /'
-echo rescue > "$R/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 rescue\n::1 localhost ip6-localhost\n' > "$R/etc/hosts"
-: > "$R/etc/fstab"
-# Hetzner's rescue does not import pools by itself; the storage layer does that.
-in_root systemctl mask zfs-import-cache.service zfs-import-scan.service zfs-mount.service \
-    zfs-share.service zfs-zed.service zfs-volume-wait.service >/dev/null 2>&1 || true
-cat > "$R/etc/motd" <<'EOF'
-
-  nixos-hetzner lab rescue system (Debian, runs from RAM): zfs, cryptsetup, sgdisk, parted.
-
-EOF
-'''
-
-DISK_HOOK = COMMON_HOOK + r'''
-say "kernel $KVER"
-echo debian > "$R/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost\n' > "$R/etc/hosts"
-printf '/dev/sda1 / ext4 errors=remount-ro 0 1\n' > "$R/etc/fstab"
-cat > "$R/usr/local/sbin/lab-growfs" <<'EOF'
-#!/bin/sh
-# First boot of a lab server's disk: grow the root filesystem to its partition.
-resize2fs "$(findmnt -no SOURCE /)" && touch /var/lib/lab-growfs-done
-EOF
-chmod 755 "$R/usr/local/sbin/lab-growfs"
-cat > "$R/etc/systemd/system/lab-growfs.service" <<'EOF'
-[Unit]
-Description=Lab: grow the root filesystem to its partition (first boot)
-ConditionPathExists=!/var/lib/lab-growfs-done
-After=local-fs.target
-
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/lab-growfs
-
-[Install]
-WantedBy=multi-user.target
-EOF
-in_root systemctl enable lab-growfs.service >/dev/null
-# Nested virtualisation is useless under TCG, and loading kvm costs boot time.
-printf 'blacklist kvm\nblacklist kvm_amd\nblacklist kvm_intel\n' > "$R/etc/modprobe.d/lab-no-kvm.conf"
-# A small initramfs with just what a lab disk boot needs (TCG unpacks every byte).
-printf 'MODULES=list\nCOMPRESS=zstd\n' > "$R/etc/initramfs-tools/conf.d/lab.conf"
-printf 'virtio_pci\nvirtio_scsi\nsd_mod\next4\ncrc32c_generic\n' >> "$R/etc/initramfs-tools/modules"
-in_root update-initramfs -c -k "$KVER" >/dev/null 2>&1 || in_root update-initramfs -u -k "$KVER"
-'''
-
-STRIP_HOOK = r'''
-set -eu
-R="$1"
-rm -rf "$R"/usr/share/doc/* "$R"/usr/share/man/* "$R"/usr/share/info/* \
-    "$R"/var/cache/apt/*.bin "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/*_* \
-    "$R"/var/log/*.log "$R"/var/log/apt/* "$R"/tmp/*
-find "$R/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} +
-'''
+# The customize hooks, run on the host with $1 = the chroot: the shared guest
+# configuration, then the image's own part in the same shell; the stand-in's pre-hook
+# ($2: the rescue initramfs) runs before the shared one; strip.sh runs last.
+STANDIN_PRE_HOOK = hook_text("standin-pre")
+COMMON_HOOK = hook_text("common")
+RESCUE_HOOK = COMMON_HOOK + hook_text("rescue")
+DISK_HOOK = COMMON_HOOK + hook_text("disk")
+STRIP_HOOK = hook_text("strip")
 
 Progress = Callable[[str], None]
 
