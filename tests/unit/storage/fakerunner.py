@@ -20,9 +20,11 @@ A test lists the commands it expects, in order, each with its canned result::
   ``CommandError`` raising are the real code.
 * ``fixture("name")`` reads ``tests/unit/storage/fixtures/<name>`` (captured outputs).
 """
+import os
 import re
 from pathlib import Path
 
+from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import Runner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -159,3 +161,14 @@ class FakeDevFS(object):
     def preferred_by_id(self, path):
         from ansible_collections.nixos_hetzner.vps.plugins.module_utils._blockdev import pick_by_id
         return pick_by_id(self.aliases(path)["by_id"])
+
+
+class TreeFS(bd.DevFS):
+    """DevFS over a temp tree; regular files stand in for block devices."""
+    busy = ()
+
+    def is_block(self, path):
+        return os.path.isfile(self._host(path))
+
+    def is_busy(self, path):
+        return self.canonical(path) in self.busy

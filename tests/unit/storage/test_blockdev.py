@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._runner import CommandError
-from fakerunner import FakeRunner, cmd, fixture
+from fakerunner import FakeRunner, TreeFS, cmd, fixture
 
 
 # ------------------------------------------------------------------ parsers, real outputs
@@ -97,17 +97,6 @@ def test_probe_error_propagates():
 
 
 # ------------------------------------------------------------------ names
-class TreeFS(bd.DevFS):
-    """DevFS over a temp tree; regular files stand in for block devices."""
-    busy = ()
-
-    def is_block(self, path):
-        return os.path.isfile(self._host(path))
-
-    def is_busy(self, path):
-        return self.canonical(path) in self.busy
-
-
 @pytest.fixture
 def tree(tmp_path):
     dev = tmp_path / "dev"

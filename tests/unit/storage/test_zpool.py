@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from fakerunner import FakeRunner, cmd, fixture
+from fakerunner import FakeRunner, TreeFS, cmd, fixture
 
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils import _blockdev as bd
 from ansible_collections.nixos_hetzner.vps.plugins.module_utils._zfs_values import PlanError
@@ -13,17 +13,6 @@ from ansible_collections.nixos_hetzner.vps.plugins.modules import zpool as mod
 
 T = "\t"
 BYID = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_"
-
-
-class TreeFS(bd.DevFS):
-    """DevFS over a temp tree; regular files stand in for block devices."""
-    busy = ()
-
-    def is_block(self, path):
-        return os.path.isfile(self._host(path))
-
-    def is_busy(self, path):
-        return self.canonical(path) in self.busy
 
 
 @pytest.fixture
