@@ -15,6 +15,7 @@ role's defaults. None of them reads anything else, so each can be tested with pl
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -101,7 +102,7 @@ def fleet_service_rules(hosts, hostvars, defaults):
     every host need in the shared firewall, and every host's bad services settings."""
     rules, problems = {}, []
     for h in hosts:
-        get = lambda name: _setting(hostvars, h, name, defaults)  # noqa: E731
+        get = functools.partial(_setting, hostvars, h, defaults=defaults)
         nginx = _bool(get("services_nginx"))
         email = get("services_nginx_acme_email")
         pg, pg_cidrs = _bool(get("services_postgresql")), get("services_postgresql_allowed_cidrs")
