@@ -21,6 +21,25 @@ LIB = NIX_DIR / "lib"
 SCHEMA_FILE = NIX_DIR / "schema" / "host.schema.json"
 EXAMPLE_FILE = NIX_DIR / "hosts" / "example.json"
 
+SCHEMA = json.loads(SCHEMA_FILE.read_text())
+
+
+def resolve(node):
+    """A schema node with its ``$ref`` (into ``$defs``) merged in."""
+    if "$ref" in node:
+        target = SCHEMA["$defs"][node["$ref"].split("/")[-1]]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def types_of(node):
+    """The JSON types a schema node allows, as a set (empty when it names none)."""
+    t = node.get("type")
+    if t is None:
+        return set()
+    return set(t) if isinstance(t, list) else {t}
+
+
 # The real nixpkgs lib of the 25.05 branch-off (lib.evalModules, types, mkIf, …; no NixOS
 # modules, no packages), for the offline module tests. No registry carries it: it lies
 # beside the checkout (CI: <repo>/../shared/nixpkgs-lib-25.05, see its README).

@@ -20,9 +20,8 @@ import re
 
 import pytest
 
-from nix_helpers import EXAMPLE_FILE, LIB, NIX_DIR, SCHEMA_FILE, lib_expr, nix_path
+from nix_helpers import EXAMPLE_FILE, LIB, NIX_DIR, SCHEMA, lib_expr, nix_path, resolve, types_of
 
-SCHEMA = json.loads(SCHEMA_FILE.read_text())
 EXAMPLE = json.loads(EXAMPLE_FILE.read_text())
 
 # Fields that the lib reads but that cannot change the settings by construction.
@@ -30,20 +29,6 @@ EXEMPT = {
     # A const: any other value is refused (tests/nix/test_lib.py, unknown schemaVersion).
     "schemaVersion": "checked by validateHost, the only value is 1",
 }
-
-
-def resolve(node):
-    if "$ref" in node:
-        target = SCHEMA["$defs"][node["$ref"].split("/")[-1]]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
-def types_of(node):
-    t = node.get("type")
-    if t is None:
-        return set()
-    return set(t) if isinstance(t, list) else {t}
 
 
 def schema_leaves(node=SCHEMA, path=""):

@@ -11,9 +11,8 @@ import re
 import jsonschema
 import pytest
 
-from nix_helpers import EXAMPLE_FILE, SCHEMA_FILE, lib_expr, nix_path
+from nix_helpers import EXAMPLE_FILE, SCHEMA, lib_expr, nix_path, resolve, types_of
 
-SCHEMA = json.loads(SCHEMA_FILE.read_text())
 EXAMPLE = json.loads(EXAMPLE_FILE.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
@@ -23,18 +22,6 @@ VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 #  - JSON Schema counts 1024.0 as an integer; the flake refuses floats where NixOS
 #    options take ints.
 KNOWN = {"trailing newline", "integral float"}
-
-
-def resolve(node):
-    if "$ref" in node:
-        target = SCHEMA["$defs"][node["$ref"].split("/")[-1]]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
-
-
-def types_of(node):
-    t = node.get("type")
-    return set() if t is None else set(t) if isinstance(t, list) else {t}
 
 
 def walk(doc, node, keys=()):
